@@ -1,0 +1,42 @@
+"""skyhop's ``hop`` package: publish and subscribe to astronomical alert streams.
+
+A drop-in replacement for the hop-client API::
+
+    from hop import stream
+    with stream.open("kafka://localhost:9092/topic", "w") as s:
+        s.write({"my": "message"})
+
+Importing ``hop`` does no work: ``Stream`` and the default ``stream`` are created on
+first access.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Stream", "__version__", "stream"]
+
+if TYPE_CHECKING:
+    from hop.io import Stream
+
+    stream: Stream
+
+_default_stream: Any = None
+
+
+def __getattr__(name: str) -> Any:
+    # Module-level lazy attributes (PEP 562) keep `import hop` free of confluent-kafka.
+    global _default_stream
+    if name == "Stream":
+        from hop.io import Stream
+
+        return Stream
+    if name == "stream":
+        if _default_stream is None:
+            from hop.io import Stream
+
+            _default_stream = Stream()
+        return _default_stream
+    raise AttributeError(f"module 'hop' has no attribute {name!r}")

@@ -1,0 +1,202 @@
+"""The exceptions that skyhop raises.
+
+Every error the library raises on purpose derives from :class:`HopError`, so one
+``except HopError`` catches them all. Where the hop-client documentation names a
+built-in type (``ValueError`` for a bad URL, ``KeyError`` for an unknown format,
+``PermissionError`` for an unsafe file), the class also derives from that type, so
+code written for upstream keeps catching what it caught before::
+
+    HopError
+     +-- ConfigurationError (ValueError)        bad URL, option, config file
+     +-- CredentialError                        credential store and selection
+     |    +-- NoMatchingCredentialError (KeyError)
+     |    +-- AmbiguousCredentialError
+     |    +-- InsecureFileError (PermissionError)
+     +-- KafkaException                          anything librdkafka or the broker said
+     |    +-- AuthenticationError                 SASL / TLS refused
+     |    +-- AuthorizationError                  ACLs refused a topic or group
+     |    +-- BrokerUnreachableError (TimeoutError)
+     |    +-- UnknownTopicError (ValueError)
+     |    +-- MessageTooLargeError (ValueError)
+     |    +-- DeliveryError                       a message was not delivered
+     +-- SerializationError (ValueError)        a message could not be encoded/decoded
+     +-- JournalError                           the RobustProducer's journal
+     |    +-- JournalCorruptError
+     +-- SAMPError                               base of hop.samp's errors
+
+:class:`KafkaException` keeps the name of adc-streaming's exception, which upstream
+hop-client users already catch, and carries the same attributes (``error``, ``name``,
+``reason``, ``retriable``, ``fatal``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AmbiguousCredentialError",
+    "AuthenticationError",
+    "AuthorizationError",
+    "BrokerUnreachableError",
+    "ConfigurationError",
+    "CredentialError",
+    "DeliveryError",
+    "HopError",
+    "InsecureFileError",
+    "JournalCorruptError",
+    "JournalError",
+    "KafkaException",
+    "MessageTooLargeError",
+    "NoMatchingCredentialError",
+    "SAMPError",
+    "SerializationError",
+    "UnknownTopicError",
+]
+
+
+class HopError(Exception):
+    """Root of every error skyhop raises on purpose."""
+
+
+class ConfigurationError(HopError, ValueError):
+    """A URL, option or configuration file is not valid."""
+
+
+class CredentialError(HopError):
+    """A credential could not be loaded, stored or selected."""
+
+
+class NoMatchingCredentialError(CredentialError, KeyError):
+    """No stored credential fits the broker (and username) being connected to."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a user-facing message should not be quoted.
+        return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousCredentialError(CredentialError):
+    """More than one stored credential fits; the message lists the candidates."""
+
+
+class InsecureFileError(CredentialError, PermissionError):
+    """A file holding secrets is readable or writable by other users."""
+
+
+class KafkaException(HopError):
+    """An error reported by librdkafka or by the broker.
+
+    Attributes
+    ----------
+    error : confluent_kafka.KafkaError or None
+        The underlying librdkafka error, when there is one.
+    name : str
+        The librdkafka error name, e.g. ``"_TRANSPORT"`` or ``"TOPIC_AUTHORIZATION_FAILED"``.
+    reason : str
+        librdkafka's human-readable explanation.
+    retriable : bool
+        Whether repeating the operation may succeed.
+    fatal : bool
+        Whether the client instance is unusable after this error.
+    topic, partition, offset :
+        Where the error happened, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: Any = None,
+        name: str = "",
+        reason: str = "",
+        retriable: bool = False,
+        fatal: bool = False,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error = error
+        self.name = name
+        self.reason = reason
+        self.retriable = retriable
+        self.fatal = fatal
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+
+
+class AuthenticationError(KafkaException):
+    """The broker refused the credential, or the TLS handshake failed."""
+
+
+class AuthorizationError(KafkaException):
+    """The credential is valid but an ACL refuses the topic or consumer group."""
+
+
+class BrokerUnreachableError(KafkaException, TimeoutError):
+    """No broker answered within the allowed time."""
+
+
+class UnknownTopicError(KafkaException, ValueError):
+    """The topic does not exist on the broker."""
+
+
+class MessageTooLargeError(KafkaException, ValueError):
+    """A message is larger than the broker or topic accepts."""
+
+
+class DeliveryError(KafkaException):
+    """A message could not be delivered to the broker."""
+
+
+class SerializationError(HopError, ValueError):
+    """A message could not be encoded, or bytes could not be decoded into a model.
+
+    Attributes
+    ----------
+    raw : bytes or None
+        The undecodable input, kept so that nothing is lost.
+    source : str or None
+        Where the input came from: a file name, or ``topic[partition]@offset``.
+    position : str or None
+        The line/column or byte position the parser reported, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: bytes | None = None,
+        source: str | None = None,
+        position: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.source = source
+        self.position = position
+
+
+class JournalError(HopError):
+    """The RobustProducer's journal cannot be used."""
+
+
+class JournalCorruptError(JournalError):
+    """The journal holds a damaged record.
+
+    Attributes
+    ----------
+    path : str
+        The journal file.
+    offset : int
+        Byte offset of the first damaged record.
+    """
+
+    def __init__(self, message: str, *, path: str, offset: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+
+
+class SAMPError(HopError):
+    """Base of the errors raised by :mod:`hop.samp`."""
