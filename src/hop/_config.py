@@ -1,0 +1,247 @@
+"""All Kafka client configuration, in one place.
+
+Options users pass to :meth:`hop.io.Stream.open` become one of two frozen dataclasses,
+:class:`ConsumerConfig` or :class:`ProducerConfig`. Each has a single translation to
+librdkafka settings (:meth:`~ConsumerConfig.librdkafka`). Defaults are the ``DEFAULT_*``
+constants; raw librdkafka keys given in ``kafka_config`` win over everything; an option
+that is not known raises instead of being silently dropped (upstream drops them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from hop.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_PRODUCE_TIMEOUT",
+    "ConsumerConfig",
+    "ProducerConfig",
+    "auth_settings",
+    "seconds",
+]
+
+DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=10)
+"""How long opening a stream or listing topics waits for a broker before failing."""
+
+DEFAULT_PRODUCE_TIMEOUT = timedelta(seconds=30)
+"""How long a written message may wait for delivery before it is reported failed.
+
+Upstream waits forever by default, which turns an unreachable broker into a hang at
+``close()``; 30 s rides out a broker restart while still ending with an error."""
+
+DEFAULT_MESSAGE_MAX_BYTES = 64 * 1024 * 1024
+"""Client-side size cap. The topic's own ``max.message.bytes`` is checked per write."""
+
+DEFAULT_OFFSET_COMMIT_INTERVAL = timedelta(seconds=5)
+DEFAULT_RECONNECT_BACKOFF = timedelta(milliseconds=100)
+DEFAULT_RECONNECT_MAX = timedelta(seconds=10)
+
+
+def seconds(value: timedelta | float | int | None, name: str) -> float | None:
+    """Return a duration in seconds, accepting ``timedelta`` or a number."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ConfigurationError(f"{name} must be a datetime.timedelta or a number of seconds")
+
+
+def _ms(value: timedelta | float, name: str) -> int:
+    s = seconds(value, name)
+    assert s is not None
+    if s < 0:
+        raise ConfigurationError(f"{name} must not be negative")
+    return int(s * 1000)
+
+
+def auth_settings(auth: Any) -> dict[str, Any]:
+    """librdkafka settings for a credential (a :class:`hop.auth.Auth`) or None."""
+    if auth is None:
+        return {}
+    settings: dict[str, Any] = {
+        "security.protocol": auth.protocol,
+        "sasl.mechanism": auth.mechanism,
+    }
+    if auth.ssl:
+        ca = auth.ssl_ca_location
+        if ca:
+            settings["ssl.ca.location"] = ca
+            # librdkafka's OIDC token fetch uses its own HTTP client and CA setting.
+            settings["https.ca.location"] = ca
+    if auth.mechanism == "OAUTHBEARER":
+        endpoint = getattr(auth, "token_endpoint", None)
+        if not endpoint:
+            raise ConfigurationError(
+                f"credential {auth.username!r} uses OAUTHBEARER but has no token endpoint"
+            )
+        settings.update(
+            {
+                "sasl.oauthbearer.method": "oidc",
+                "sasl.oauthbearer.client.id": auth.username,
+                "sasl.oauthbearer.client.secret": auth.password,
+                "sasl.oauthbearer.token.endpoint.url": endpoint,
+            }
+        )
+    else:
+        settings["sasl.username"] = auth.username
+        settings["sasl.password"] = auth.password
+    return settings
+
+
+def _from_kwargs(cls: type, kind: str, kwargs: Mapping[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(kwargs) - names)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) for a {kind} stream: {', '.join(unknown)}; "
+            f"valid options are {', '.join(sorted(names))}"
+        )
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class _Common:
+    error_callback: Callable[[Any], None] | None = None
+    """Called with each librdkafka client error (connection loss and the like)."""
+    connect_timeout: timedelta | float = DEFAULT_CONNECT_TIMEOUT
+    """How long to wait for a broker when opening before raising
+    :class:`~hop.errors.BrokerUnreachableError`."""
+    reconnect_backoff_time: timedelta | float = DEFAULT_RECONNECT_BACKOFF
+    """First delay before reconnecting to a broker."""
+    reconnect_max_time: timedelta | float = DEFAULT_RECONNECT_MAX
+    """Longest delay between reconnection attempts."""
+    kafka_config: Mapping[str, Any] = field(default_factory=dict)
+    """Raw librdkafka settings; these win over every default."""
+    fetch_external: bool = True
+    """Accepted for upstream compatibility (large-message offload is not used)."""
+    automatic_offload: bool = True
+    """Accepted for upstream compatibility (large-message offload is not used)."""
+
+    def _base(self, brokers: str, auth: Any) -> dict[str, Any]:
+        conf: dict[str, Any] = {
+            "bootstrap.servers": brokers,
+            "reconnect.backoff.ms": _ms(self.reconnect_backoff_time, "reconnect_backoff_time"),
+            "reconnect.backoff.max.ms": _ms(self.reconnect_max_time, "reconnect_max_time"),
+            "socket.connection.setup.timeout.ms": max(
+                1000, _ms(self.connect_timeout, "connect_timeout")
+            ),
+        }
+        conf.update(auth_settings(auth))
+        return conf
+
+    @property
+    def connect_seconds(self) -> float:
+        """``connect_timeout`` in seconds."""
+        value = seconds(self.connect_timeout, "connect_timeout")
+        assert value is not None
+        return value
+
+
+@dataclass(frozen=True)
+class ConsumerConfig(_Common):
+    """Options of a stream opened for reading."""
+
+    offset_commit_interval: timedelta | float = DEFAULT_OFFSET_COMMIT_INTERVAL
+    """How often offsets of handled messages are committed in the background."""
+    check_crcs: bool = False
+    """Verify CRC32 of consumed records."""
+    read_forever: bool | None = None
+    """Accepted for upstream compatibility; ``Stream(until_eos=...)`` sets it."""
+    start_at: Any = None
+    """Accepted for upstream compatibility; ``Stream(start_at=...)`` sets it."""
+    session_timeout: timedelta | float | None = None
+    """Consumer-group session timeout (librdkafka's default when None)."""
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> ConsumerConfig:
+        """Build from ``Stream.open`` keyword arguments, refusing unknown ones."""
+        return _from_kwargs(cls, "read", kwargs)  # type: ignore[no-any-return]
+
+    def librdkafka(
+        self, brokers: str, group_id: str, auth: Any, *, offset_reset: str, eof: bool
+    ) -> dict[str, Any]:
+        """The complete librdkafka consumer configuration."""
+        conf = self._base(brokers, auth)
+        conf.update(
+            {
+                "group.id": group_id,
+                "auto.offset.reset": offset_reset,
+                "enable.partition.eof": eof,
+                # Offsets are stored only once a message is handled (after the caller
+                # asked for the next one, or in mark_done), then committed in the
+                # background: nothing is marked read before the user has it.
+                "enable.auto.commit": True,
+                "enable.auto.offset.store": False,
+                "auto.commit.interval.ms": _ms(
+                    self.offset_commit_interval, "offset_commit_interval"
+                ),
+                "check.crcs": self.check_crcs,
+                # Return fetched data at once rather than waiting for a fuller fetch.
+                "fetch.wait.max.ms": 100,
+            }
+        )
+        if self.session_timeout is not None:
+            conf["session.timeout.ms"] = _ms(self.session_timeout, "session_timeout")
+        conf.update(self.kafka_config)
+        return conf
+
+
+@dataclass(frozen=True)
+class ProducerConfig(_Common):
+    """Options of a stream opened for writing."""
+
+    produce_timeout: timedelta | float | None = DEFAULT_PRODUCE_TIMEOUT
+    """Delivery deadline per message; 0 means no deadline (upstream's default)."""
+    produce_backoff_time: timedelta | float = timedelta(milliseconds=100)
+    """Delay between retries of a failed produce request."""
+    use_idempotence: bool = False
+    """Enable librdkafka's idempotent producer (no duplicates from retries)."""
+    compression_type: str | None = None
+    """One of none, gzip, snappy, lz4, zstd."""
+    message_max_bytes: int | None = None
+    """Client-side cap on one message's size; the topic's limit is also checked."""
+    topic_check_period: timedelta | float = timedelta(seconds=1800)
+    """How long a topic's size limit, read from the broker, is trusted."""
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> ProducerConfig:
+        """Build from ``Stream.open`` keyword arguments, refusing unknown ones."""
+        config: ProducerConfig = _from_kwargs(cls, "write", kwargs)
+        if config.compression_type not in (None, "none", "gzip", "snappy", "lz4", "zstd"):
+            raise ConfigurationError(
+                f"compression_type {config.compression_type!r} is not one of "
+                "none, gzip, snappy, lz4, zstd"
+            )
+        backoff = seconds(config.produce_backoff_time, "produce_backoff_time")
+        if backoff is not None and backoff < 0.001:
+            raise ConfigurationError("produce_backoff_time must be at least 1 ms")
+        return config
+
+    @property
+    def produce_seconds(self) -> float | None:
+        """Delivery deadline in seconds; None for none."""
+        value = seconds(self.produce_timeout, "produce_timeout")
+        return value if value else None
+
+    def librdkafka(self, brokers: str, auth: Any) -> dict[str, Any]:
+        """The complete librdkafka producer configuration."""
+        conf = self._base(brokers, auth)
+        conf.update(
+            {
+                "message.timeout.ms": _ms(self.produce_timeout or 0, "produce_timeout"),
+                "retry.backoff.ms": _ms(self.produce_backoff_time, "produce_backoff_time"),
+                "enable.idempotence": self.use_idempotence,
+                "compression.type": self.compression_type or "none",
+                "message.max.bytes": self.message_max_bytes or DEFAULT_MESSAGE_MAX_BYTES,
+            }
+        )
+        conf.update(self.kafka_config)
+        return conf

@@ -1,0 +1,449 @@
+"""The reading side of a stream."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import KafkaError, TopicPartition
+
+from hop import _codec, errors
+from hop._config import ConsumerConfig
+from hop._kafka_errors import kafka_errors, translate
+from hop.models import MessageModel
+
+__all__ = ["Consumer", "Metadata", "StartPosition"]
+
+logger = logging.getLogger("hop")
+
+_EOF = KafkaError._PARTITION_EOF
+_FATAL_CLIENT_ERRORS = frozenset(
+    getattr(KafkaError, n)
+    for n in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "_FATAL")
+    if hasattr(KafkaError, n)
+)
+# How long one blocking poll may last, so that stop() and Ctrl-C are noticed promptly.
+_POLL_SLICE = 0.25
+
+
+class StartPosition(enum.Enum):
+    """Where a reader with no committed offset starts."""
+
+    EARLIEST = 1
+    """The oldest message the broker still holds."""
+    LATEST = 2
+    """Only messages written after the reader joined."""
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Broker-specific metadata that accompanies a consumed message."""
+
+    topic: str
+    """Topic the message was read from."""
+    partition: int
+    """Partition within the topic."""
+    offset: int
+    """Offset of the message within its partition."""
+    timestamp: int
+    """Message timestamp in milliseconds since the Unix epoch."""
+    key: str | bytes | None
+    """Kafka message key."""
+    headers: list[tuple[str, bytes]]
+    """Message headers, including hop's own (``_id``, ``_format``...)."""
+    _raw: Any
+    """The underlying ``confluent_kafka.Message``."""
+
+    @classmethod
+    def from_message(cls, msg: Any) -> Metadata:
+        """Build from a ``confluent_kafka.Message``."""
+        return cls(
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+            timestamp=msg.timestamp()[1],
+            key=msg.key(),
+            headers=msg.headers() or [],
+            _raw=msg,
+        )
+
+
+def _is_test(headers: Sequence[tuple[str, Any]] | None) -> bool:
+    if headers:
+        for key, _ in headers:
+            if key == "_test":
+                return True
+    return False
+
+
+class _State(enum.Enum):
+    OPEN = 1
+    CLOSED = 2
+
+
+class Consumer:
+    """An event stream opened for reading one or more topics.
+
+    Obtain one from :meth:`hop.io.Stream.open` with mode ``"r"``. Readers sharing a
+    ``group_id`` split the topics' partitions between them through the broker's
+    consumer-group protocol, and resume after the last message marked done.
+
+    Parameters
+    ----------
+    group_id : str
+        Consumer group whose committed offsets this reader uses.
+    broker_addresses : str or list of str
+        ``host:port`` of the brokers.
+    topics : list of str
+        Topics to read.
+    ignoretest : bool
+        Skip messages marked as tests.
+    **kwargs
+        ``auth``, ``start_at`` (:class:`StartPosition` or ``datetime``), ``read_forever``,
+        and the options of :class:`hop._config.ConsumerConfig`. Unknown options raise.
+    """
+
+    def __init__(
+        self,
+        group_id: str,
+        broker_addresses: str | Sequence[str],
+        topics: Sequence[str],
+        ignoretest: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self._state = _State.CLOSED
+        self.auth = kwargs.pop("auth", None)
+        start_at = kwargs.pop("start_at", StartPosition.LATEST)
+        read_forever = kwargs.pop("read_forever", True)
+        self._config = ConsumerConfig.from_kwargs(kwargs)
+        if isinstance(topics, str):
+            topics = [topics]
+        if not topics:
+            raise errors.ConfigurationError("no topic(s) specified to read from")
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.ignoretest = ignoretest
+        self._brokers = (
+            broker_addresses if isinstance(broker_addresses, str) else ",".join(broker_addresses)
+        )
+        self._start_time_ms: int | None = None
+        if isinstance(start_at, datetime):
+            stamp = start_at if start_at.tzinfo else start_at.replace(tzinfo=UTC)
+            self._start_time_ms = int(stamp.timestamp() * 1000)
+            offset_reset = "latest"
+        elif start_at in (StartPosition.EARLIEST, "EARLIEST", "earliest"):
+            offset_reset = "earliest"
+        elif start_at in (StartPosition.LATEST, "LATEST", "latest", None):
+            offset_reset = "latest"
+        else:
+            raise errors.ConfigurationError(
+                f"start_at must be StartPosition.EARLIEST, StartPosition.LATEST or a datetime, "
+                f"got {start_at!r}"
+            )
+        self._until_eos = not read_forever
+        self._stop = threading.Event()
+        self._client_error: errors.KafkaException | None = None
+        self._user_error_cb = self._config.error_callback
+        # Partitions assigned to this reader, and those not yet read to their end.
+        self._assigned: set[tuple[str, int]] = set()
+        self._positioned: set[tuple[str, int]] = set()
+        self._pending_eof: set[tuple[str, int]] = set()
+        self._has_assignment = False
+        conf = self._config.librdkafka(
+            self._brokers, group_id, self.auth, offset_reset=offset_reset, eof=True
+        )
+        conf["error_cb"] = self._on_client_error
+        with kafka_errors(f"connecting to {self._brokers}"):
+            self._consumer = confluent_kafka.Consumer(conf)
+        self._state = _State.OPEN
+        try:
+            self._check_topics()
+            with kafka_errors(f"subscribing to {', '.join(self.topics)}"):
+                self._consumer.subscribe(
+                    self.topics,
+                    on_assign=self._on_assign,
+                    on_revoke=self._on_revoke,
+                    on_lost=self._on_revoke,
+                )
+        except BaseException:
+            self._shutdown(commit=False)
+            raise
+
+    # -- set-up -----------------------------------------------------------------------
+
+    def _check_topics(self) -> None:
+        """Fail fast, and clearly, for an unreachable broker or a missing topic."""
+        timeout = self._config.connect_seconds
+        action = f"reading from {self._brokers}"
+        for topic in self.topics:
+            try:
+                meta = self._consumer.list_topics(topic=topic, timeout=timeout)
+            except confluent_kafka.KafkaException as exc:
+                if self._client_error is not None:
+                    raise self._client_error from exc
+                err = translate(exc, action=action, topic=topic)
+                if isinstance(err, errors.BrokerUnreachableError):
+                    err = errors.BrokerUnreachableError(
+                        f"no broker at {self._brokers} answered within {timeout:g} s "
+                        f"({err.reason}); check the host and port and that the broker is up",
+                        error=err.error,
+                        name=err.name,
+                        reason=err.reason,
+                        retriable=True,
+                    )
+                raise err from exc
+            tmeta = meta.topics.get(topic)
+            if tmeta is None or tmeta.error is not None:
+                kerr = tmeta.error if tmeta is not None else KafkaError(KafkaError._UNKNOWN_TOPIC)
+                if kerr.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                    raise errors.UnknownTopicError(
+                        f"topic {topic!r} does not exist on {self._brokers}",
+                        error=kerr,
+                        name=kerr.name(),
+                        topic=topic,
+                    )
+                raise translate(kerr, action=action, topic=topic)
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if err.code() in _FATAL_CLIENT_ERRORS or err.fatal():
+            self._client_error = translate(err, action=f"reading from {self._brokers}")
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            logger.warning("disconnected from all brokers (%s); retrying", self._brokers)
+        else:
+            logger.debug("kafka client error: %s", err)
+        if self._user_error_cb is not None:
+            self._user_error_cb(err)
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._has_assignment = True
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned |= keys
+        self._pending_eof |= keys
+        if self._start_time_ms is None:
+            return
+        fresh = [tp for tp in partitions if (tp.topic, tp.partition) not in self._positioned]
+        if not fresh:
+            return
+        # A datetime start is explicit: it wins over committed offsets, once per partition.
+        query = [TopicPartition(tp.topic, tp.partition, self._start_time_ms) for tp in fresh]
+        found = consumer.offsets_for_times(query, timeout=self._config.connect_seconds)
+        by_key = {(tp.topic, tp.partition): tp.offset for tp in found}
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            if key in by_key:
+                offset = by_key[key]
+                # -1: no message at or after the time, so start at the end.
+                tp.offset = offset if offset >= 0 else confluent_kafka.OFFSET_END
+                self._positioned.add(key)
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned -= keys
+        self._pending_eof -= keys
+
+    # -- reading ----------------------------------------------------------------------
+
+    @staticmethod
+    def is_test(message: Any) -> bool:
+        """True if ``message`` (a Kafka message or :class:`Metadata`) is marked as a test."""
+        headers = (
+            message.headers()
+            if callable(getattr(message, "headers", None))
+            else getattr(message, "headers", None)
+        )
+        return _is_test(headers)
+
+    def _messages(self, batch_size: int) -> Iterator[Any]:
+        """Yield raw Kafka messages as soon as the broker delivers them."""
+        if self._state is not _State.OPEN:
+            raise errors.HopError("this stream is closed")
+        consumer = self._consumer
+        action = f"reading from {self._brokers}"
+        while not self._stop.is_set():
+            if self._client_error is not None:
+                raise self._client_error
+            if self._until_eos and self._has_assignment and not self._pending_eof:
+                return
+            # Take whatever is already fetched; only block (briefly) when nothing is.
+            batch = consumer.consume(batch_size, 0)
+            if not batch:
+                one = consumer.poll(_POLL_SLICE)
+                if one is None:
+                    continue
+                batch = [one]
+            for msg in batch:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == _EOF:
+                        self._pending_eof.discard((msg.topic(), msg.partition()))
+                        continue
+                    exc = translate(
+                        err, action=action, topic=msg.topic(), partition=msg.partition()
+                    )
+                    if err.retriable() and not isinstance(exc, errors.AuthorizationError):
+                        logger.warning("%s", exc)
+                        continue
+                    raise exc
+                if self._until_eos:
+                    self._pending_eof.add((msg.topic(), msg.partition()))
+                yield msg
+
+    def read(
+        self,
+        metadata: bool = False,
+        autocommit: bool = True,
+        batch_size: int = 100,
+        batch_timeout: Any = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Read messages from the stream.
+
+        Parameters
+        ----------
+        metadata : bool
+            Yield ``(message, Metadata)`` pairs instead of messages.
+        autocommit : bool
+            Mark each message done when the next one is requested (so a message is
+            never marked read before the caller has handled it). With False, only
+            messages passed to :meth:`mark_done` are marked.
+        batch_size : int
+            Most messages taken from librdkafka at a time.
+        batch_timeout : datetime.timedelta, optional
+            Accepted for compatibility. Messages are returned as soon as they arrive;
+            a reader never waits for a batch to fill.
+
+        Yields
+        ------
+        MessageModel or (MessageModel, Metadata)
+        """
+        if kwargs:
+            raise errors.ConfigurationError(
+                f"unknown option(s) for read(): {', '.join(sorted(kwargs))}"
+            )
+        if batch_size < 1:
+            raise errors.ConfigurationError("batch_size must be at least 1")
+        consumer = self._consumer
+        ignoretest = self.ignoretest
+        unpack = _codec.unpack
+        previous: Any = None
+        for msg in self._messages(batch_size):
+            if previous is not None:
+                consumer.store_offsets(message=previous)
+                previous = None
+            headers = msg.headers()
+            if ignoretest and headers and _is_test(headers):
+                if autocommit:
+                    consumer.store_offsets(message=msg)
+                continue
+            model = unpack(msg.value(), headers, f"{msg.topic()}[{msg.partition()}]@{msg.offset()}")
+            if autocommit:
+                previous = msg
+            yield (model, Metadata.from_message(msg)) if metadata else model
+        if previous is not None and self._state is _State.OPEN:
+            # The loop ended on its own (end of stream or stop()): the caller asked for
+            # more after the last message, so it was handled.
+            consumer.store_offsets(message=previous)
+
+    def read_raw(
+        self, metadata: bool = False, autocommit: bool = True, batch_size: int = 100, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Like :meth:`read`, but yield each message's undecoded bytes."""
+        kwargs.pop("batch_timeout", None)
+        if kwargs:
+            raise errors.ConfigurationError(
+                f"unknown option(s) for read_raw(): {', '.join(sorted(kwargs))}"
+            )
+        consumer = self._consumer
+        previous: Any = None
+        for msg in self._messages(batch_size):
+            if previous is not None:
+                consumer.store_offsets(message=previous)
+                previous = None
+            if self.ignoretest and _is_test(msg.headers()):
+                if autocommit:
+                    consumer.store_offsets(message=msg)
+                continue
+            if autocommit:
+                previous = msg
+            value = msg.value()
+            yield (value, Metadata.from_message(msg)) if metadata else value
+        if previous is not None and self._state is _State.OPEN:
+            consumer.store_offsets(message=previous)
+
+    def __iter__(self) -> Iterator[MessageModel]:
+        yield from self.read()
+
+    def mark_done(self, metadata: Metadata, asynchronous: bool = True) -> None:
+        """Mark a message as fully processed, and commit it.
+
+        Parameters
+        ----------
+        metadata : Metadata
+            The metadata yielded with the message by ``read(metadata=True)``.
+        asynchronous : bool
+            With False, return only once the broker has recorded the commit.
+        """
+        if self._state is not _State.OPEN:
+            raise errors.HopError("this stream is closed")
+        tp = TopicPartition(metadata.topic, metadata.partition, metadata.offset + 1)
+        with kafka_errors("committing offsets", topic=metadata.topic):
+            self._consumer.store_offsets(offsets=[tp])
+            self._consumer.commit(offsets=[tp], asynchronous=asynchronous)
+
+    def stop(self) -> None:
+        """Make a running :meth:`read` loop end after the current message (thread-safe)."""
+        self._stop.set()
+
+    def list_topics(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Return ``{topic: TopicMetadata}`` for the topics visible on the broker."""
+        with kafka_errors(f"listing topics on {self._brokers}"):
+            meta = self._consumer.list_topics(timeout=timeout)
+        return {name: t for name, t in meta.topics.items() if t.error is None}
+
+    def _shutdown(self, commit: bool) -> None:
+        if self._state is _State.CLOSED and not hasattr(self, "_consumer"):
+            return
+        consumer = self.__dict__.pop("_consumer", None)
+        self._state = _State.CLOSED
+        if consumer is None:
+            return
+        try:
+            if commit and self._assigned:
+                try:
+                    consumer.commit(asynchronous=False)
+                except confluent_kafka.KafkaException as exc:
+                    err = exc.args[0] if exc.args else None
+                    if not (isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET):
+                        logger.warning("could not commit offsets on close: %s", exc)
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        """Commit the offsets of handled messages, leave the group and shut down."""
+        self._shutdown(commit=True)
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", _State.CLOSED) is _State.OPEN:
+            warnings.warn(
+                "a hop Consumer was garbage-collected without close(); use "
+                "`with stream.open(...)` or call close().",
+                ResourceWarning,
+                stacklevel=2,
+            )

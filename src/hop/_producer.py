@@ -1,0 +1,396 @@
+"""The writing side of a stream."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import KafkaError
+
+from hop import _codec, errors
+from hop._config import ProducerConfig
+from hop._kafka_errors import kafka_errors, translate
+
+__all__ = ["Producer", "raise_delivery_errors"]
+
+logger = logging.getLogger("hop")
+
+DeliveryCallback = Callable[[KafkaError | None, Any], None]
+
+# Errors from librdkafka's error callback that mean no message will ever get through.
+_FATAL_CLIENT_ERRORS = frozenset(
+    getattr(KafkaError, n)
+    for n in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "_FATAL")
+    if hasattr(KafkaError, n)
+)
+
+
+def raise_delivery_errors(err: KafkaError | None, msg: Any) -> None:
+    """Default delivery callback: failures are raised from ``flush()``/``close()``.
+
+    Passed explicitly (rather than left as the default) it raises at once, from inside
+    whichever call served the delivery report, as upstream's does.
+    """
+    if err is None and msg is not None and msg.error() is not None:
+        err = msg.error()
+    if err is not None:
+        raise translate(err, action="delivery failed", topic=msg.topic() if msg else None)
+
+
+class _State(enum.Enum):
+    OPEN = 1
+    CLOSED = 2
+
+
+class Producer:
+    """An event stream opened for writing to a topic.
+
+    Obtain one from :meth:`hop.io.Stream.open` with mode ``"w"``.
+
+    Parameters
+    ----------
+    broker_addresses : str or list of str
+        ``host:port`` of the brokers.
+    topic : str or list of str or None
+        The default topic of :meth:`write`; at most one.
+    auth : hop.auth.Auth, optional
+        The credential; its username is sent in the ``_sender`` header.
+    **kwargs
+        Options of :class:`hop._config.ProducerConfig` (``produce_timeout``,
+        ``compression_type``, ``kafka_config``...). Unknown options raise.
+    """
+
+    def __init__(
+        self,
+        broker_addresses: str | Sequence[str],
+        topic: str | Sequence[str] | None = None,
+        auth: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        topics = [topic] if isinstance(topic, str) else list(topic or [])
+        if len(topics) > 1:
+            raise errors.ConfigurationError(
+                f"a stream opened for writing takes at most one topic, got {', '.join(topics)}"
+            )
+        brokers = (
+            broker_addresses if isinstance(broker_addresses, str) else ",".join(broker_addresses)
+        )
+        self._config = ProducerConfig.from_kwargs(kwargs)
+        self.default_topic: str | None = topics[0] if topics else None
+        self.auth = auth
+        self._sender: str | None = getattr(auth, "username", None) or None
+        self._brokers = brokers
+        self._lock = threading.Lock()
+        self._failures: list[errors.KafkaException] = []
+        self._client_error: errors.KafkaException | None = None
+        self._user_error_cb = self._config.error_callback
+        conf = self._config.librdkafka(brokers, auth)
+        conf["error_cb"] = self._on_client_error
+        with kafka_errors(f"connecting to {brokers}"):
+            self._producer = confluent_kafka.Producer(conf)
+        self._state = _State.OPEN
+
+    # -- callbacks (run on the calling thread, inside poll/flush) ---------------------
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if err.code() in _FATAL_CLIENT_ERRORS or err.fatal():
+            self._client_error = translate(err, action=f"writing to {self._brokers}")
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            logger.warning("disconnected from all brokers (%s); retrying", self._brokers)
+        else:
+            logger.debug("kafka client error: %s", err)
+        if self._user_error_cb is not None:
+            self._user_error_cb(err)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            return
+        size = len(msg.value() or b"") if msg is not None else 0
+        topic = msg.topic() if msg is not None else None
+        exc = translate(err, action="delivery failed", topic=topic)
+        if isinstance(exc, errors.MessageTooLargeError):
+            exc = self._too_large(size, topic, exc)
+        with self._lock:
+            self._failures.append(exc)
+
+    def _too_large(
+        self, size: int, topic: str | None, cause: errors.KafkaException | None = None
+    ) -> errors.MessageTooLargeError:
+        limit = self._topic_limit(topic) if topic else None
+        if limit is not None:
+            text = (
+                f"message of {size} bytes to topic {topic!r} was refused: the topic accepts at "
+                f"most {limit} bytes (max.message.bytes)"
+            )
+        else:
+            text = (
+                f"message of {size} bytes to topic {topic!r} was refused as too large "
+                "for the broker's or topic's max.message.bytes"
+            )
+        return errors.MessageTooLargeError(
+            text,
+            error=getattr(cause, "error", None),
+            name=getattr(cause, "name", "MSG_SIZE_TOO_LARGE"),
+            topic=topic,
+        )
+
+    def _topic_limit(self, topic: str) -> int | None:
+        """The topic's ``max.message.bytes``, asked of the broker (best effort)."""
+        from confluent_kafka.admin import AdminClient, ConfigResource
+
+        conf = self._config._base(self._brokers, self.auth)
+        try:
+            admin = AdminClient(conf)
+            futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
+            for future in futures.values():
+                entries = future.result(timeout=self._config.connect_seconds)
+                entry = entries.get("max.message.bytes")
+                if entry is not None and entry.value is not None:
+                    return int(entry.value)
+        except Exception as exc:  # the limit only improves the message
+            logger.debug("could not read max.message.bytes of %s: %s", topic, exc)
+        return None
+
+    # -- writing --------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._state is not _State.OPEN:
+            raise errors.HopError("this stream is closed")
+        if self._client_error is not None:
+            raise self._client_error
+
+    @staticmethod
+    def pack(
+        message: Any,
+        headers: Any = None,
+        test: bool = False,
+        auth: Any = None,
+    ) -> tuple[bytes, list[tuple[str, str | bytes]]]:
+        """Pack and serialize a message.
+
+        Parameters
+        ----------
+        message
+            A model, a JSON-encodable value, or bytes.
+        headers : mapping or list of (str, str or bytes), optional
+            User headers; names starting with ``_`` are reserved and refused.
+        test : bool
+            Mark the message as a test message (``_test`` header).
+        auth : hop.auth.Auth, optional
+            Its username goes in the ``_sender`` header.
+
+        Returns
+        -------
+        tuple
+            The payload bytes and the list of headers to send with it.
+        """
+        return _codec.pack(message, headers, test, getattr(auth, "username", None))
+
+    def write(
+        self,
+        message: Any,
+        headers: Any = None,
+        delivery_callback: DeliveryCallback | None = raise_delivery_errors,
+        test: bool = False,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+    ) -> None:
+        """Write a message to the stream.
+
+        Parameters
+        ----------
+        message
+            A model, a JSON-encodable value, or bytes.
+        headers : mapping or list of (str, str or bytes), optional
+            User headers (duplicate names allowed in the list form).
+        delivery_callback : callable, optional
+            ``callback(err, msg)`` once the message is delivered or has failed. By default
+            failures are raised from :meth:`flush` or :meth:`close`.
+        test : bool
+            Mark as a test message; readers skip it unless asked not to.
+        topic : str, optional
+            Overrides the stream's topic.
+        key : str or bytes, optional
+            Kafka message key.
+        """
+        payload, all_headers = _codec.pack(message, headers, test, self._sender)
+        self._produce(payload, all_headers, delivery_callback, topic, key)
+
+    def write_raw(
+        self,
+        packed_message: bytes,
+        headers: Any = None,
+        delivery_callback: DeliveryCallback | None = raise_delivery_errors,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+    ) -> None:
+        """Write a message already encoded by :meth:`pack`.
+
+        Parameters
+        ----------
+        packed_message : bytes
+            The payload from :meth:`pack`.
+        headers : mapping or list of (str, str or bytes), optional
+            The headers from :meth:`pack`, sent unchanged.
+        delivery_callback, topic, key :
+            As for :meth:`write`.
+        """
+        if headers is not None and not isinstance(headers, list):
+            headers = list(headers.items()) if hasattr(headers, "items") else list(headers)
+        self._produce(packed_message, headers, delivery_callback, topic, key)
+
+    def _produce(
+        self,
+        payload: bytes,
+        headers: list[tuple[str, str | bytes]] | None,
+        delivery_callback: DeliveryCallback | None,
+        topic: str | None,
+        key: str | bytes | None,
+    ) -> None:
+        self._check_open()
+        topic = topic or self.default_topic
+        if topic is None:
+            raise errors.ConfigurationError(
+                "no topic to write to: name one in the URL when opening the stream, "
+                "or pass topic= to write()"
+            )
+        if delivery_callback is raise_delivery_errors:
+            on_delivery: DeliveryCallback = self._on_delivery
+        elif delivery_callback is None:
+            on_delivery = self._on_delivery
+        else:
+            on_delivery = delivery_callback
+        producer = self._producer
+        while True:
+            try:
+                producer.produce(topic, payload, key, headers=headers, on_delivery=on_delivery)
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports until there is room.
+                producer.poll(0.05)
+                self._check_open()
+            except confluent_kafka.KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise self._too_large(len(payload), topic) from exc
+                raise translate(exc, action="write failed", topic=topic) from exc
+        # Serve delivery reports as we go so that failures surface without waiting.
+        producer.poll(0)
+
+    def _poll(self, timeout: float = 0.0) -> int:
+        """Serve delivery callbacks for up to ``timeout`` seconds; return how many ran."""
+        return int(self._producer.poll(timeout))
+
+    def __len__(self) -> int:
+        return len(self._producer) if self._state is _State.OPEN else 0
+
+    def _raise_failures(self) -> None:
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if not failures:
+            return
+        first = failures[0]
+        if len(failures) > 1:
+            first.args = (f"{first.args[0]} (and {len(failures) - 1} more failed deliveries)",)
+        raise first
+
+    def flush(self, timeout: Any = None) -> int:
+        """Send every queued message and wait for its delivery report.
+
+        Parameters
+        ----------
+        timeout : datetime.timedelta or float, optional
+            Longest wait; by default the stream's ``produce_timeout``.
+
+        Returns
+        -------
+        int
+            How many messages are still queued.
+
+        Raises
+        ------
+        hop.errors.DeliveryError, hop.errors.MessageTooLargeError, hop.errors.KafkaException
+            When a message written with the default delivery callback failed.
+        """
+        self._check_open()
+        limit = _timeout_seconds(timeout, self._config.produce_seconds)
+        deadline = None if limit is None else time.monotonic() + limit
+        remaining = len(self._producer)
+        while True:
+            # Flush in short slices so an authentication failure ends the wait early.
+            step = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+            remaining = self._producer.flush(step)
+            self._raise_failures()
+            if self._client_error is not None:
+                raise self._client_error
+            if remaining == 0 or (deadline is not None and time.monotonic() >= deadline):
+                return int(remaining)
+
+    def close(self) -> int:
+        """Wait for queued messages to be delivered, then shut down.
+
+        Returns
+        -------
+        int
+            How many messages could not be sent (always 0 unless an error is raised).
+        """
+        if self._state is _State.CLOSED:
+            return 0
+        try:
+            remaining = self.flush()
+            if remaining:
+                raise errors.DeliveryError(
+                    f"{remaining} message(s) could not be delivered to {self._brokers} within "
+                    f"{self._config.produce_seconds} s; they were not sent"
+                )
+            return 0
+        finally:
+            self._state = _State.CLOSED
+            self._producer = _ClosedProducer()
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # An exception is already propagating: still deliver what was written, but
+        # never hide the original exception behind a delivery error.
+        try:
+            self.close()
+        except errors.HopError as close_exc:
+            logger.error("while closing after an error: %s", close_exc)
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", _State.CLOSED) is _State.OPEN:
+            warnings.warn(
+                "a hop Producer was garbage-collected without close(); queued messages may be "
+                "lost. Use `with stream.open(...)` or call close().",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+
+class _ClosedProducer:
+    """Stands in after close so that a stray call fails clearly, not in librdkafka."""
+
+    def __len__(self) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        raise errors.HopError("this stream is closed")
+
+
+def _timeout_seconds(timeout: Any, default: float | None) -> float | None:
+    if timeout is None:
+        return default
+    if hasattr(timeout, "total_seconds"):
+        return float(timeout.total_seconds())
+    return float(timeout)

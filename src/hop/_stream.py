@@ -1,0 +1,228 @@
+"""``Stream``: defaults shared by the streams it opens, and credential selection."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import warnings
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from hop import errors
+from hop._config import DEFAULT_CONNECT_TIMEOUT, seconds
+from hop._consumer import Consumer, StartPosition
+from hop._kafka_errors import kafka_errors
+from hop._producer import Producer
+from hop._url import parse_url
+
+__all__ = ["Stream", "list_topics"]
+
+logger = logging.getLogger("hop")
+
+_GROUP_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _generate_group_id(user: str | None, n: int = 10) -> str:
+    rand = "".join(secrets.choice(_GROUP_ALPHABET) for _ in range(n))
+    return f"{user}-{rand}" if user else rand
+
+
+def _select_credential(creds: Any, broker: str, username: str | None, url: str) -> Any:
+    """Pick the credential for ``broker`` from what a Stream was given."""
+    if creds is None or creds is False:
+        return None
+    from hop import auth as _auth
+
+    if isinstance(creds, _auth.Auth):
+        return creds
+    try:
+        return _auth.select_matching_auth(list(creds), broker, username)
+    except errors.AmbiguousCredentialError as exc:
+        raise errors.AmbiguousCredentialError(
+            f"{exc}\nTo select a specific credential to use, embed its username in the URL:\n"
+            f"  kafka://<username>@{url.split('://', 1)[-1].split('@')[-1]}"
+        ) from None
+
+
+class Stream:
+    """Defines an event stream.
+
+    Sets the defaults used by every stream opened from this instance.
+
+    Parameters
+    ----------
+    auth : bool, hop.auth.Auth or list of hop.auth.Auth
+        True loads the credential store (``hop auth locate``) on first use; False
+        disables authentication; an ``Auth`` or a list of them is used as given (the
+        best match for each URL is picked from a list).
+    start_at : StartPosition or datetime.datetime
+        Where reading starts when the group has no committed offset. A ``datetime``
+        starts every partition at its first message at or after that time.
+    until_eos : bool
+        Stop reading once every partition has been read to its end.
+    """
+
+    def __init__(
+        self,
+        auth: Any = True,
+        start_at: StartPosition | datetime = StartPosition.LATEST,
+        until_eos: bool = False,
+    ) -> None:
+        if not isinstance(start_at, StartPosition | datetime):
+            raise errors.ConfigurationError(
+                f"start_at must be a hop.io.StartPosition or a datetime, got {start_at!r}"
+            )
+        self._auth_arg = auth
+        self._auth_loaded: Any = None
+        self.start_at = start_at
+        self.until_eos = until_eos
+
+    @property
+    def auth(self) -> list[Any] | None:
+        """The credentials this stream chooses from (None when authentication is off)."""
+        if self._auth_loaded is None:
+            arg = self._auth_arg
+            if arg is False or arg is None:
+                return None
+            if arg is True:
+                from hop import auth as _auth
+
+                self._auth_loaded = list(_auth.load_auth())
+            elif isinstance(arg, Sequence) and not isinstance(arg, str | bytes):
+                self._auth_loaded = list(arg)
+            else:
+                self._auth_loaded = [arg]
+        return list(self._auth_loaded)
+
+    def open(
+        self,
+        url: str,
+        mode: str = "r",
+        group_id: str | None = None,
+        ignoretest: bool = True,
+        **kwargs: Any,
+    ) -> Producer | Consumer:
+        """Open a connection to an event stream.
+
+        Parameters
+        ----------
+        url : str
+            ``kafka://[username@]broker[:port][,broker2]/topic[,topic2]``; a username
+            picks the credential to use.
+        mode : {"r", "w"}
+            Read or write.
+        group_id : str, optional
+            Consumer group to read as; a random one when not given.
+        ignoretest : bool
+            In read mode, skip messages marked as tests.
+        **kwargs
+            Options of the opened stream (see :class:`hop._config.ConsumerConfig` and
+            :class:`hop._config.ProducerConfig`); unknown options raise.
+
+        Returns
+        -------
+        Producer or Consumer
+
+        Raises
+        ------
+        ValueError
+            (:class:`hop.errors.ConfigurationError`) for a bad mode or URL, or more
+            than one topic in write mode.
+        """
+        if mode not in ("r", "w"):
+            raise errors.ConfigurationError(f"mode must be either 'w' or 'r', got {mode!r}")
+        parsed = parse_url(url)
+        credential = _select_credential(self.auth, parsed.brokers[0], parsed.username, url)
+        if mode == "w":
+            if len(parsed.topics) > 1:
+                raise errors.ConfigurationError(
+                    f"a stream opened for writing takes at most one topic; {url!r} names "
+                    f"{len(parsed.topics)}"
+                )
+            if group_id is not None:
+                warnings.warn(
+                    "group ID has no effect when opening a stream in write mode",
+                    stacklevel=2,
+                )
+            return Producer(list(parsed.brokers), list(parsed.topics), auth=credential, **kwargs)
+        if not parsed.topics:
+            raise errors.ConfigurationError(f"no topic(s) specified in kafka URL {url!r}")
+        if group_id is None:
+            group_id = _generate_group_id(getattr(credential, "username", None))
+            logger.info("reading as new consumer group %s", group_id)
+        kwargs.setdefault("start_at", self.start_at)
+        kwargs.setdefault("read_forever", not self.until_eos)
+        return Consumer(
+            group_id,
+            list(parsed.brokers),
+            list(parsed.topics),
+            ignoretest=ignoretest,
+            auth=credential,
+            **kwargs,
+        )
+
+
+def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -> dict[str, Any]:
+    """List the accessible topics on the Kafka broker named by ``url``.
+
+    Parameters
+    ----------
+    url : str
+        The broker URL. Topics named in it restrict the answer to those that exist. A
+        username in it picks the credential when ``auth`` is True.
+    auth : bool or hop.auth.Auth
+        As for :class:`Stream`.
+    timeout : float or datetime.timedelta
+        Longest wait for the broker, in seconds. Negative (the upstream default) means
+        the default of 10 s: listing never waits forever.
+
+    Returns
+    -------
+    dict
+        ``{topic name: confluent_kafka.admin.TopicMetadata}``.
+
+    Raises
+    ------
+    hop.errors.BrokerUnreachableError
+        When no broker answers in time.
+    """
+    import confluent_kafka
+
+    from hop._config import auth_settings
+
+    parsed = parse_url(url)
+    creds = Stream(auth=auth).auth if auth is not False else None
+    credential = _select_credential(creds, parsed.brokers[0], parsed.username, url)
+    limit = seconds(timeout, "timeout")
+    if limit is None or limit < 0:
+        limit = DEFAULT_CONNECT_TIMEOUT.total_seconds()
+    client_errors: list[Any] = []
+    conf: dict[str, Any] = {
+        "bootstrap.servers": parsed.bootstrap,
+        "group.id": _generate_group_id(None),
+        "error_cb": client_errors.append,
+        "socket.connection.setup.timeout.ms": max(1000, int(limit * 1000)),
+    }
+    conf.update(auth_settings(credential))
+    action = f"listing topics on {parsed.bootstrap}"
+    with kafka_errors(action):
+        consumer = confluent_kafka.Consumer(conf)
+    try:
+        try:
+            if parsed.topics:
+                found: dict[str, Any] = {}
+                for topic in parsed.topics:
+                    meta = consumer.list_topics(topic=topic, timeout=limit)
+                    found.update(meta.topics)
+            else:
+                found = dict(consumer.list_topics(timeout=limit).topics)
+        except confluent_kafka.KafkaException as exc:
+            from hop._kafka_errors import translate
+
+            fatal = [e for e in client_errors if e.code() != confluent_kafka.KafkaError._TRANSPORT]
+            raise translate(fatal[0] if fatal else exc, action=action) from exc
+    finally:
+        consumer.close()
+    return {name: t for name, t in found.items() if t.error is None}

@@ -1,0 +1,36 @@
+"""Streams: open, write, read. The public face of skyhop's Kafka client.
+
+Everything here is re-exported from private modules (one concept each):
+``_stream`` (Stream, credential choice), ``_producer``, ``_consumer``, ``_config``
+(all Kafka settings) and ``_kafka_errors`` (librdkafka errors -> :mod:`hop.errors`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hop._consumer import Consumer, Metadata, StartPosition
+from hop._producer import Producer, raise_delivery_errors
+from hop._stream import Stream, list_topics
+from hop.errors import AmbiguousCredentialError
+
+__all__ = [  # noqa: F822 (Deserializer is built lazily by __getattr__)
+    "AmbiguousCredentialError",
+    "Consumer",
+    "Deserializer",
+    "Metadata",
+    "Producer",
+    "StartPosition",
+    "Stream",
+    "list_topics",
+    "raise_delivery_errors",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The format registry loads plugins; build it on first use, not at import.
+    if name == "Deserializer":
+        from hop._registry import deserializer_enum
+
+        return deserializer_enum()
+    raise AttributeError(f"module 'hop.io' has no attribute {name!r}")
