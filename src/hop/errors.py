@@ -40,6 +40,7 @@ __all__ = [
     "BrokerUnreachableError",
     "ConfigurationError",
     "CredentialError",
+    "CredentialFileError",
     "DeliveryError",
     "HopError",
     "InsecureFileError",
@@ -200,3 +201,16 @@ class JournalCorruptError(JournalError):
 
 class SAMPError(HopError):
     """Base of the errors raised by :mod:`hop.samp`."""
+
+
+class CredentialFileError(CredentialError, ConfigurationError, KeyError):
+    """A credential file (``auth.toml`` or a CSV import) is malformed.
+
+    The message names the file and the entry or row at fault. It is a ``KeyError``
+    because the hop-client documentation promises one for a malformed credential file,
+    and a ``ValueError`` like every other configuration error.
+    """
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a user-facing message should not be quoted.
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,1 @@
+"""Private helpers of :mod:`hop.auth` and :mod:`hop.configure`."""

@@ -1,0 +1,323 @@
+"""The credential value type and the rules for choosing one for a broker."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from hop.errors import AmbiguousCredentialError, ConfigurationError, NoMatchingCredentialError
+
+__all__ = ["DEFAULT_PORT", "Auth", "SASLMethod", "select_matching_auth"]
+
+logger = logging.getLogger("hop")
+
+DEFAULT_PORT = "9092"
+"""The port a broker address without one is assumed to use."""
+
+
+class SASLMethod(enum.Enum):
+    """The SASL mechanisms a credential can use; ``str()`` gives the librdkafka name."""
+
+    PLAIN = 1
+    SCRAM_SHA_256 = 2
+    SCRAM_SHA_512 = 3
+    OAUTHBEARER = 4
+
+    def __str__(self) -> str:
+        return self.name.replace("_", "-")
+
+    @classmethod
+    def parse(cls, value: SASLMethod | str) -> SASLMethod:
+        """Return the member named by ``value``: a member, or a name with ``-`` or ``_``.
+
+        Raises
+        ------
+        ValueError
+            The name is not a known mechanism.
+        """
+        if isinstance(value, SASLMethod):
+            return value
+        key = str(value).strip().upper().replace("-", "_")
+        try:
+            return cls[key]
+        except KeyError:
+            known = ", ".join(str(m) for m in cls)
+            raise ConfigurationError(
+                f"unknown SASL mechanism {value!r} (expected one of {known})"
+            ) from None
+
+
+_PROTOCOLS = ("SASL_SSL", "SASL_PLAINTEXT")
+
+
+class Auth:
+    """A credential for a Kafka broker.
+
+    Parameters
+    ----------
+    user : str
+        Username to authenticate with (for OAUTHBEARER, the OIDC client id).
+    password : str
+        Password to authenticate with (for OAUTHBEARER, the OIDC client secret).
+    host : str, optional
+        The broker (``host`` or ``host:port``) this credential is for; empty for any.
+    ssl : bool, optional
+        Whether to encrypt the connection with TLS (``SASL_SSL``); default True.
+    method : SASLMethod or str, optional
+        The SASL mechanism. Default SCRAM-SHA-512, or OAUTHBEARER when a
+        ``token_endpoint`` is given.
+    ssl_ca_location : str, optional
+        CA certificates to verify the broker with; certifi's bundle when SSL is on and
+        none is given.
+    token_endpoint : str, optional
+        The OIDC token endpoint URL for OAUTHBEARER (client-credentials grant).
+
+    Raises
+    ------
+    ValueError
+        An empty username, an unknown mechanism, or OAUTHBEARER without a token endpoint.
+    """
+
+    __slots__ = (
+        "_explicit_ca",
+        "_hostname",
+        "_method",
+        "_password",
+        "_ssl",
+        "_ssl_ca_location",
+        "_token_endpoint",
+        "_username",
+    )
+
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        host: str = "",
+        ssl: bool = True,
+        method: SASLMethod | str | None = None,
+        *,
+        ssl_ca_location: str | None = None,
+        token_endpoint: str | None = None,
+    ) -> None:
+        if not isinstance(user, str) or not user:
+            raise ConfigurationError("a credential needs a non-empty username")
+        if not isinstance(password, str):
+            raise ConfigurationError(f"the password of credential {user!r} must be a string")
+        if method is None:
+            method = SASLMethod.OAUTHBEARER if token_endpoint else SASLMethod.SCRAM_SHA_512
+        parsed = SASLMethod.parse(method)
+        if parsed is SASLMethod.OAUTHBEARER and not token_endpoint:
+            raise ConfigurationError(
+                f"credential {user!r} uses OAUTHBEARER but has no token_endpoint; "
+                "skyhop fetches OIDC tokens with the client-credentials grant and needs one"
+            )
+        self._username = user
+        self._password = password
+        self._hostname = host or ""
+        self._ssl = bool(ssl)
+        self._method = parsed
+        self._token_endpoint = token_endpoint or None
+        self._explicit_ca = ssl_ca_location or None
+        self._ssl_ca_location: str | None = (
+            (self._explicit_ca or _certifi_bundle()) if self._ssl else None
+        )
+
+    @property
+    def username(self) -> str:
+        """The username for this credential."""
+        return self._username
+
+    @property
+    def password(self) -> str:
+        """The password (or OIDC client secret) for this credential."""
+        return self._password
+
+    @property
+    def hostname(self) -> str:
+        """The broker this credential is for, or the empty string for any broker."""
+        return self._hostname
+
+    @property
+    def method(self) -> SASLMethod:
+        """The SASL mechanism as a :class:`SASLMethod` member."""
+        return self._method
+
+    @property
+    def mechanism(self) -> str:
+        """The SASL mechanism's librdkafka name, e.g. ``"SCRAM-SHA-512"``."""
+        return str(self._method)
+
+    @property
+    def protocol(self) -> str:
+        """The security protocol: ``"SASL_SSL"`` or ``"SASL_PLAINTEXT"``."""
+        return "SASL_SSL" if self._ssl else "SASL_PLAINTEXT"
+
+    @property
+    def ssl(self) -> bool:
+        """Whether communication is secured with TLS."""
+        return self._ssl
+
+    @property
+    def ssl_ca_location(self) -> str | None:
+        """The CA certificates used to verify the broker, or None if SSL is off."""
+        return self._ssl_ca_location
+
+    @property
+    def token_endpoint(self) -> str | None:
+        """The OIDC token endpoint URL, or None."""
+        return self._token_endpoint
+
+    @property
+    def is_scram(self) -> bool:
+        """Whether the mechanism is one of the SCRAM family."""
+        return self.mechanism.startswith("SCRAM-")
+
+    @property
+    def is_token(self) -> bool:
+        """Whether the credential obtains OAUTHBEARER tokens."""
+        return self._method is SASLMethod.OAUTHBEARER
+
+    def __call__(self) -> dict[str, Any]:
+        """Return the librdkafka settings for this credential (as upstream's Auth did)."""
+        from hop._config import auth_settings  # the one place Kafka settings are made
+
+        return dict(auth_settings(self))
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self._username,
+            self._password,
+            self._hostname,
+            self._method,
+            self._ssl,
+            self._ssl_ca_location,
+            self._token_endpoint,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Auth):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        # Never show the password: reprs end up in logs and tracebacks.
+        parts = [f"user={self._username!r}", "password='***'"]
+        if self._hostname:
+            parts.append(f"host={self._hostname!r}")
+        parts.append(f"method={self.mechanism!r}")
+        parts.append(f"protocol={self.protocol!r}")
+        if self._token_endpoint:
+            parts.append(f"token_endpoint={self._token_endpoint!r}")
+        return f"Auth({', '.join(parts)})"
+
+    def _describe(self) -> str:
+        if self._hostname:
+            return f"{self._username} for {self._hostname}"
+        return f"{self._username} which has no associated hostname"
+
+    def _to_record(self) -> dict[str, str]:
+        record = {
+            "username": self._username,
+            "password": self._password,
+            "protocol": self.protocol,
+            "mechanism": self.mechanism,
+        }
+        if self._hostname:
+            record["hostname"] = self._hostname
+        # The certifi path depends on the virtualenv it was found in; storing it would
+        # break the credential when that environment is rebuilt (hop-client #221).
+        if self._explicit_ca and self._explicit_ca != _certifi_bundle():
+            record["ssl_ca_location"] = self._explicit_ca
+        if self._token_endpoint:
+            record["token_endpoint"] = self._token_endpoint
+        return record
+
+
+def _certifi_bundle() -> str:
+    import certifi
+
+    return str(certifi.where())
+
+
+# ----------------------------------------------------------------------------- selection
+
+_HOST_PORT = re.compile(r"^(?P<host>[^\[:][^:]*|\[[^\]]+\])(?::(?P<port>[0-9]+))?$")
+
+
+def _split_host_port(address: str) -> tuple[str, str | None]:
+    """Split ``host[:port]`` (IPv6 literals in brackets) into a lower-cased host and port."""
+    match = _HOST_PORT.match(address.strip())
+    if match is None:
+        return "", None
+    return match.group("host").lower(), match.group("port")
+
+
+def _host_matches(cred_host: str, broker: str) -> bool:
+    """Whether a credential's host names the broker, a missing port meaning 9092."""
+    c_host, c_port = _split_host_port(cred_host)
+    b_host, b_port = _split_host_port(broker)
+    if not c_host or c_host != b_host:
+        return False
+    return (c_port or DEFAULT_PORT) == (b_port or DEFAULT_PORT)
+
+
+def select_matching_auth(
+    creds: Auth | Sequence[Auth], hostname: str, username: str | None = None
+) -> Auth:
+    """Select the credential to use for a broker.
+
+    The rules, in order:
+
+    1. credentials whose hostname names the broker (a missing port means 9092) are
+       preferred; only when there are none are credentials without a hostname used;
+    2. a ``username`` (from ``kafka://username@host/topic``) keeps only that user's;
+    3. exactly one candidate must remain.
+
+    Parameters
+    ----------
+    creds : Auth or sequence of Auth
+        The candidates, e.g. from :func:`load_auth`.
+    hostname : str
+        The broker address, ``host`` or ``host:port``.
+    username : str, optional
+        The username the credential must have.
+
+    Returns
+    -------
+    Auth
+
+    Raises
+    ------
+    NoMatchingCredentialError
+        No credential fits.
+    AmbiguousCredentialError
+        Several fit; the message lists them.
+    """
+    candidates = [creds] if isinstance(creds, Auth) else list(creds)
+    if username is not None:
+        candidates = [c for c in candidates if c.username == username]
+    exact = [c for c in candidates if c.hostname and _host_matches(c.hostname, hostname)]
+    matches = exact or [c for c in candidates if not c.hostname]
+    user_part = f" with username {username!r}" if username is not None else ""
+    if not matches:
+        known = sorted({c._describe() for c in (creds if not isinstance(creds, Auth) else [creds])})
+        listing = "".join(f"\n  {d}" for d in known) if known else " (none are configured)"
+        raise NoMatchingCredentialError(
+            f"No matching credential found for hostname {hostname!r}{user_part}\n"
+            f"Available credentials:{listing}"
+        )
+    if len(matches) > 1:
+        which = user_part or " with no username specified"
+        listing = "".join(f"\n  {c._describe()}" for c in matches)
+        raise AmbiguousCredentialError(
+            f"Ambiguous credentials found for hostname {hostname!r}{which}\n"
+            f"Matched credentials:{listing}"
+        )
+    return matches[0]

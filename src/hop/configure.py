@@ -1,0 +1,241 @@
+"""Where skyhop keeps its configuration, and the general settings stored there.
+
+Two files live in the user's configuration directory
+(``$XDG_CONFIG_HOME/hop``, else ``~/.config/hop``):
+
+``config.toml``
+    General settings in a ``[config]`` table (see :class:`Config`).
+``auth.toml``
+    Credentials (see :mod:`hop.auth`).
+
+Settings are resolved once, in increasing precedence: built-in defaults, the
+file, the environment (``HOP_<NAME>`` variables), then explicit arguments.
+Functions that read the environment take an optional ``env`` mapping so callers
+and tests can pass their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import IO, Any
+
+from hop._auth.files import write_private_file
+from hop.errors import ConfigurationError
+
+__all__ = [
+    "Config",
+    "get_config_path",
+    "load_config",
+    "write_config_value",
+]
+
+_FILE_NAMES = {"general": "config.toml", "auth": "auth.toml"}
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def get_config_path(type: str = "general", *, env: Mapping[str, str] | None = None) -> str:
+    """Determine the default location of a configuration file.
+
+    Parameters
+    ----------
+    type : {"general", "auth"}
+        ``"general"`` for ``config.toml``, ``"auth"`` for the credential store ``auth.toml``.
+    env : mapping, optional
+        The environment to read ``XDG_CONFIG_HOME`` and ``HOME`` from; ``os.environ``
+        when not given.
+
+    Returns
+    -------
+    str
+        ``$XDG_CONFIG_HOME/hop/<file>``, or ``~/.config/hop/<file>`` when
+        ``XDG_CONFIG_HOME`` is unset or empty.
+
+    Raises
+    ------
+    ValueError
+        The type is not one of the recognised ones.
+    """
+    try:
+        file_name = _FILE_NAMES[type]
+    except KeyError:
+        known = ", ".join(repr(t) for t in _FILE_NAMES)
+        raise ConfigurationError(
+            f"Unknown configuration type: {type!r} (expected one of {known})"
+        ) from None
+    environ = os.environ if env is None else env
+    base = environ.get("XDG_CONFIG_HOME") or ""
+    if not base:
+        home = environ.get("HOME") or str(Path.home())
+        base = os.path.join(home, ".config")
+    return os.path.join(base, "hop", file_name)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigurationError(
+        f"Invalid boolean value {text!r}: use one of true/false, yes/no, on/off, 1/0"
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """General (non-credential) settings."""
+
+    fetch_external: bool = True
+    """Fetch the payload of messages that were offloaded because they were too large."""
+
+    automatic_offload: bool = True
+    """Offload messages larger than the topic allows instead of failing to send them."""
+
+    def asdict(self) -> dict[str, Any]:
+        """Return the settings as a plain dictionary."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """Return the names of the settings."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "configuration") -> Config:
+        """Build a Config from a ``[config]`` table, checking names and types.
+
+        Raises
+        ------
+        ConfigurationError
+            An unknown key, or a value that is not a boolean.
+        """
+        return cls(**_checked_settings(data, source))
+
+    @classmethod
+    def load(cls, input: str | IO[str]) -> Config:
+        """Read settings from TOML text or a text file holding a ``[config]`` table.
+
+        Raises
+        ------
+        ConfigurationError
+            The data is not valid TOML, has no ``[config]`` table, or holds bad settings.
+        """
+        text = input if isinstance(input, str) else input.read()
+        source = getattr(input, "name", "configuration data")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{source} is not valid TOML: {exc}") from exc
+        if "config" not in data:
+            raise ConfigurationError(f"{source} has no [config] section")
+        table = data["config"]
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"{source}: 'config' must be a table")
+        return cls.from_mapping(table, source=str(source))
+
+    def save(self, output: IO[str]) -> None:
+        """Write the settings as a ``[config]`` table to a text file."""
+        import tomli_w
+
+        output.write(tomli_w.dumps({"config": self.asdict()}))
+
+
+def _checked_settings(data: Mapping[str, Any], source: str) -> dict[str, bool]:
+    """Return only the settings present in ``data``, validated."""
+    values: dict[str, bool] = {}
+    known = Config.names()
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigurationError(
+                f"{source}: unknown setting {key!r} (known settings: {', '.join(known)})"
+            )
+        if isinstance(value, str):
+            value = _parse_bool(value)
+        if not isinstance(value, bool):
+            raise ConfigurationError(
+                f"{source}: setting {key!r} must be true or false, not {value!r}"
+            )
+        values[key] = value
+    return values
+
+
+def _read_toml_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_config(
+    config_path: str | None = None, *, env: Mapping[str, str] | None = None, **overrides: bool
+) -> Config:
+    """Resolve the general settings.
+
+    Precedence, lowest first: built-in defaults, the ``[config]`` table of the file,
+    ``HOP_<NAME>`` environment variables (e.g. ``HOP_FETCH_EXTERNAL=false``), then
+    ``overrides``.
+
+    Parameters
+    ----------
+    config_path : str, optional
+        The file to read; :func:`get_config_path` ``("general")`` when not given. A
+        missing file is not an error.
+    env : mapping, optional
+        The environment; ``os.environ`` when not given.
+    **overrides
+        Explicit values, which win over everything else.
+
+    Raises
+    ------
+    ConfigurationError
+        The file is malformed, or a variable or override is not a valid setting.
+    """
+    environ = os.environ if env is None else env
+    path = config_path if config_path is not None else get_config_path("general", env=environ)
+    values: dict[str, Any] = {}
+    if os.path.exists(path):
+        table = _read_toml_file(path).get("config", {})
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"{path}: 'config' must be a table")
+        values.update(_checked_settings(table, path))
+    for name in Config.names():
+        variable = f"HOP_{name.upper()}"
+        if variable in environ:
+            try:
+                values[name] = _parse_bool(environ[variable])
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"environment variable {variable}: {exc}") from None
+    values.update(_checked_settings(overrides, "arguments"))
+    return Config(**values)
+
+
+def write_config_value(name: str, value: str | bool, *, config_path: str | None = None) -> Config:
+    """Store one setting in the configuration file, keeping the others.
+
+    Only the file is read (not the environment), so environment overrides are not
+    written back by accident. Other tables in the file are preserved.
+
+    Returns
+    -------
+    Config
+        The settings now stored in the file.
+    """
+    import tomli_w
+
+    path = config_path if config_path is not None else get_config_path("general")
+    data = _read_toml_file(path) if os.path.exists(path) else {}
+    table = data.get("config", {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{path}: 'config' must be a table")
+    parsed = _parse_bool(value) if isinstance(value, str) else value
+    updated = Config.from_mapping({**table, name: parsed}, source=path)
+    data["config"] = updated.asdict()
+    write_private_file(path, tomli_w.dumps(data).encode("utf-8"))
+    return updated
