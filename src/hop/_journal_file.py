@@ -1,0 +1,313 @@
+"""The RobustProducer's journal file: creation, locking, appending, group commit, compaction.
+
+The record format is in :mod:`hop._journal`; this module only moves bytes to and from
+the disk. Files are created with mode 0600 and an existing journal readable or writable
+by others is refused, because payloads are stored unencrypted. A journal is locked
+(``flock``) while open, so two publishers cannot share one. Compaction writes the live
+records to a 0600 temporary file, ``fsync``\\ s it and renames it over the journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import threading
+from collections.abc import Iterable
+
+from hop._journal import HEADER_SIZE, JournalMessage, encode_header, encode_message, load
+from hop.errors import InsecureFileError, JournalError
+
+__all__ = ["JournalFile", "write_journal"]
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _create_private(path: str) -> int:
+    """Create ``path`` exclusively with mode 0600 and return a write descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+    # The umask can only remove bits; fchmod makes the mode exact whatever it is.
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def write_journal(path: str, messages: Iterable[JournalMessage], *, replace: bool = False) -> None:
+    """Write a new journal holding ``messages`` (0600, fsync'ed, atomically in place).
+
+    Parameters
+    ----------
+    path : str
+        Where to write it.
+    messages : iterable of JournalMessage
+        The live messages.
+    replace : bool
+        Replace an existing file; by default an existing ``path`` is an error.
+    """
+    if not replace and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    fd = _create_private(tmp)
+    try:
+        _write_all(fd, encode_header() + b"".join(encode_message(m) for m in messages))
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    if replace:
+        os.replace(tmp, path)
+    else:
+        try:
+            # link() fails if path appeared meanwhile, so nothing is ever overwritten.
+            os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    _fsync_dir(path)
+
+
+def _check_permissions(path: str, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise JournalError(f"journal {path} is not a regular file")
+    loose = stat.S_IMODE(st.st_mode) & 0o077
+    if loose:
+        raise InsecureFileError(
+            f"journal {path} has permissions {stat.S_IMODE(st.st_mode):04o}; it holds message "
+            f"payloads unencrypted, so it must not be accessible to other users: "
+            f"run `chmod 600 {path}`"
+        )
+
+
+def _lock(fd: int, path: str) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalError(
+            f"journal {path} is in use by another publisher (it is locked); each "
+            "RobustProducer needs its own journal"
+        ) from None
+
+
+class JournalFile:
+    """An open, locked journal file that records are appended to.
+
+    Parameters
+    ----------
+    path : str
+        The journal; created (mode 0600) when missing.
+    durability : {"none", "fsync"}
+        With ``"fsync"``, :meth:`wait_durable` blocks until an appended record is on
+        stable storage; a background flusher batches the ``fdatasync`` calls of
+        concurrent writers (group commit).
+
+    Attributes
+    ----------
+    messages : dict
+        The live messages found when the file was opened.
+    """
+
+    def __init__(self, path: str, *, durability: str = "none") -> None:
+        if durability not in ("none", "fsync"):
+            raise ValueError(f"durability must be 'none' or 'fsync', not {durability!r}")
+        self.path = os.fspath(path)
+        self._sync = durability == "fsync"
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
+        self._appended = 0  # bytes ever appended: a logical clock for group commit
+        self._synced = 0
+        self._syncing = False
+        self._sync_error: OSError | None = None
+        self._closed = False
+        self._flusher: threading.Thread | None = None
+        self.messages, self._fd = self._open()
+        self.size = os.fstat(self._fd).st_size
+        if self._sync:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"hop-journal-fsync[{self.path}]", daemon=True
+            )
+            self._flusher.start()
+
+    def _open(self) -> tuple[dict[int, JournalMessage], int]:
+        try:
+            fd = _create_private(self.path)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                _lock(fd, self.path)
+                _write_all(fd, encode_header())
+                os.fsync(fd)
+                _fsync_dir(self.path)
+            except BaseException:
+                os.close(fd)
+                raise
+            return {}, fd
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        try:
+            _check_permissions(self.path, os.fstat(fd))
+            _lock(fd, self.path)
+            with open(fd, "rb", closefd=False) as f:
+                data = f.read()
+            messages, end = load(data, self.path)
+            if end < HEADER_SIZE:
+                os.ftruncate(fd, 0)
+                _write_all(fd, encode_header())
+            elif end < len(data):
+                os.ftruncate(fd, end)
+            if end < len(data):
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return messages, fd
+
+    # -- appending
+
+    def append(self, data: bytes) -> int:
+        """Append records; return a ticket for :meth:`wait_durable`."""
+        with self._lock:
+            self._check_open()
+            _write_all(self._fd, data)
+            self.size += len(data)
+            self._appended += len(data)
+            if self._sync:
+                self._cv.notify_all()
+            return self._appended
+
+    def wait_durable(self, ticket: int, timeout: float | None = None) -> None:
+        """Block until everything appended up to ``ticket`` is on stable storage.
+
+        Returns at once with durability ``"none"``.
+        """
+        if not self._sync:
+            return
+        with self._lock:
+            if not self._cv.wait_for(
+                lambda: self._synced >= ticket or self._sync_error is not None or self._closed,
+                timeout,
+            ):
+                raise JournalError(f"timed out waiting for journal {self.path} to reach disk")
+            if self._synced < ticket:
+                if self._sync_error is not None:
+                    raise JournalError(
+                        f"could not fsync journal {self.path}: {self._sync_error}"
+                    ) from self._sync_error
+                raise JournalError(f"journal {self.path} was closed before reaching disk")
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._cv.wait_for(lambda: self._appended > self._synced or self._closed)
+                if self._closed:
+                    return
+                target, fd = self._appended, self._fd
+                self._syncing = True
+            try:
+                # Outside the lock: writers keep appending, and the next round covers them.
+                _datasync(fd)
+            except OSError as exc:
+                with self._lock:
+                    # After a failed fsync the page cache state is unknown: stop for good.
+                    self._sync_error = exc
+                    self._syncing = False
+                    self._cv.notify_all()
+                return
+            with self._lock:
+                self._synced = max(self._synced, target)
+                self._syncing = False
+                self._cv.notify_all()
+
+    # -- rewriting
+
+    def _quiesce(self) -> None:
+        # The flusher may be inside fdatasync on the current descriptor; wait it out
+        # before closing or truncating that descriptor.
+        self._cv.wait_for(lambda: not self._syncing)
+
+    def reset(self) -> None:
+        """Empty the journal (back to just the header)."""
+        with self._lock:
+            self._check_open()
+            self._quiesce()
+            os.ftruncate(self._fd, HEADER_SIZE)
+            self.size = HEADER_SIZE
+
+    def rewrite(self, messages: Iterable[JournalMessage]) -> None:
+        """Replace the journal's content by ``messages`` (compaction), crash-safely."""
+        with self._lock:
+            self._check_open()
+            self._quiesce()
+            tmp = f"{self.path}.compact-{os.getpid()}"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            fd = _create_private(tmp)
+            try:
+                _lock(fd, tmp)
+                data = encode_header() + b"".join(encode_message(m) for m in messages)
+                _write_all(fd, data)
+                os.fsync(fd)
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            # The old descriptor (and its lock) is kept until the new file is in place,
+            # so another process can never lock the journal in between.
+            old, self._fd = self._fd, fd
+            os.close(old)
+            _fsync_dir(self.path)
+            self.size = len(data)
+            # The new file is on disk and holds every live record.
+            self._synced = self._appended
+            self._cv.notify_all()
+
+    # -- closing
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JournalError(f"journal {self.path} is closed")
+        if self._sync_error is not None:
+            raise JournalError(
+                f"journal {self.path} is unusable after a failed fsync: {self._sync_error}"
+            )
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Make everything durable (with ``"fsync"``), unlock and close. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._quiesce()
+            if self._sync and self._sync_error is None and self._synced < self._appended:
+                with contextlib.suppress(OSError):
+                    _datasync(self._fd)
+                    self._synced = self._appended
+            self._closed = True
+            self._cv.notify_all()
+            os.close(self._fd)
+        if self._flusher is not None:
+            self._flusher.join(timeout=10.0)

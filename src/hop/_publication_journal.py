@@ -1,0 +1,401 @@
+"""PublicationJournal: which messages are queued, in flight or done, kept on disk.
+
+Public as :class:`hop.robust_publisher.PublicationJournal`. The record format is in
+:mod:`hop._journal` and the file handling in :mod:`hop._journal_file`; this module
+keeps the in-memory state (queue, in-flight set, pending acknowledgements) and decides
+when to compact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import heapq
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hop._journal import JournalMessage, encode_message, encode_sent
+from hop._journal_file import JournalFile
+from hop.errors import JournalError
+
+__all__ = ["DURABILITY_MODES", "PublicationJournal", "is_permanent"]
+
+logger = logging.getLogger("hop")
+
+DURABILITY_MODES = ("none", "fsync")
+
+# Compact when the file is larger than this many times the live records, and at least
+# this large: the file stays within a constant factor of what is really pending.
+_COMPACT_FACTOR = 4
+_COMPACT_MIN_BYTES = 4 * 1024 * 1024
+# Acknowledgements are written in batches; losing a batch only causes duplicates.
+_ACK_BATCH = 512
+
+
+def _permanent_codes() -> frozenset[int]:
+    from confluent_kafka import KafkaError
+
+    names = (
+        "MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "INVALID_MSG_SIZE", "RECORD_LIST_TOO_LARGE",
+        "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "_INVALID_ARG",
+        "INVALID_RECORD", "POLICY_VIOLATION", "INVALID_REQUIRED_ACKS", "_UNKNOWN_TOPIC",
+        "TOPIC_EXCEPTION", "_FATAL", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED",
+    )
+    return frozenset(getattr(KafkaError, n) for n in names if hasattr(KafkaError, n))
+
+
+def is_permanent(err: Any) -> bool:
+    """Whether a delivery error means the message can never be delivered as it is.
+
+    confluent-kafka marks no delivery error as retriable, so upstream dropped every
+    failed message; here only errors that no retry can fix drop a message, and every
+    other failure (timeouts, broker restarts, leader changes) sends it again.
+    """
+    code = getattr(err, "code", None)
+    if code is None:
+        return not getattr(err, "retriable", False)
+    fatal = getattr(err, "fatal", None)
+    if callable(fatal) and fatal():
+        return True
+    return code() in _PERMANENT_CODES()
+
+
+_PERMANENT_CODES = functools.cache(_permanent_codes)
+
+
+def _header(name: Any, value: Any) -> tuple[str, bytes | None]:
+    if isinstance(name, bytes | bytearray):
+        name = bytes(name).decode("utf-8")
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    elif isinstance(value, bytearray | memoryview):
+        value = bytes(value)
+    return name, value
+
+
+class PublicationJournal:
+    """The state of messages being sent, persisted so it survives a crash.
+
+    Every queued message is appended to the journal file before this returns; a
+    message leaves the journal when :meth:`mark_message_sent` is called for it. The
+    object is thread-safe.
+
+    Parameters
+    ----------
+    journal_path : str
+        The journal file; created (mode 0600) when missing, read back when present.
+    durability : {"none", "fsync"}
+        ``"fsync"`` makes :meth:`queue_message` return only once the record is on
+        stable storage.
+
+    Raises
+    ------
+    PermissionError
+        (:class:`hop.errors.InsecureFileError`) if the existing journal is accessible
+        to other users.
+    hop.errors.JournalCorruptError
+        If the existing journal is damaged (the message gives the byte offset).
+    hop.errors.JournalError
+        If another publisher holds the journal.
+    """
+
+    class NullLock:
+        """A context manager that does nothing, standing in for a lock."""
+
+        def __enter__(self) -> PublicationJournal.NullLock:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    def __init__(self, journal_path: str | os.PathLike[str] = "publisher.journal", *,
+                 durability: str = "none") -> None:
+        if durability not in DURABILITY_MODES:
+            raise ValueError(
+                f"durability must be one of {', '.join(map(repr, DURABILITY_MODES))}, "
+                f"not {durability!r}"
+            )
+        self.journal_path = os.fspath(journal_path)
+        self.durability = durability
+        self._lock = threading.Lock()
+        self._file = JournalFile(self.journal_path, durability=durability)
+        self._live: dict[int, JournalMessage] = dict(self._file.messages)
+        self._file.messages = {}
+        self._sizes: dict[int, int] = {}
+        self._live_bytes = 0
+        for seq, msg in self._live.items():
+            size = len(encode_message(msg))
+            self._sizes[seq] = size
+            self._live_bytes += size
+        self._fresh: deque[int] = deque(self._live)
+        self._requeued: list[int] = []
+        self._in_flight: set[int] = set()
+        self._pending_acks: list[int] = []
+        self._next_seq = max(self._live, default=-1) + 1
+        if self._live:
+            logger.info(
+                "journal %s holds %d unsent message(s) from an earlier run; they will be sent",
+                self.journal_path, len(self._live),
+            )
+
+    # -- queueing
+
+    def _queue(
+        self,
+        message: bytes,
+        headers: Sequence[tuple[Any, Any]] | None = None,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+    ) -> tuple[int, int]:
+        """Append a message; return ``(seq, durability ticket)``."""
+        if not isinstance(message, bytes | bytearray | memoryview):
+            raise TypeError(
+                f"a journal message must be bytes, not {type(message).__name__}; pack it first"
+            )
+        hdrs = [_header(n, v) for n, v in (headers or ())]
+        if isinstance(key, str):
+            key = key.encode("utf-8")
+        with self._lock:
+            seq = self._next_seq
+            msg = JournalMessage(seq, bytes(message), hdrs, topic, key)
+            record = encode_message(msg)
+            try:
+                ticket = self._file.append(record)
+            except OSError as exc:
+                raise JournalError(
+                    f"could not append to journal {self.journal_path}: {exc}"
+                ) from exc
+            self._next_seq = seq + 1
+            self._live[seq] = msg
+            self._sizes[seq] = len(record)
+            self._live_bytes += len(record)
+            self._fresh.append(seq)
+            self._maybe_compact()
+        return seq, ticket
+
+    def _wait_durable(self, ticket: int) -> None:
+        self._file.wait_durable(ticket)
+
+    def queue_message(
+        self,
+        message: bytes,
+        headers: Sequence[tuple[Any, Any]] | None = None,
+        *,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+    ) -> int:
+        """Record a message which is to be sent.
+
+        Parameters
+        ----------
+        message : bytes
+            The encoded message.
+        headers : list of (str, bytes), optional
+            Kafka headers to send with it.
+        topic : str, optional
+            Destination topic (``None``: the producer's default).
+        key : str or bytes, optional
+            Kafka message key.
+
+        Returns
+        -------
+        int
+            The message's sequence number, unique among live messages.
+
+        Raises
+        ------
+        TypeError
+            If ``message`` is not bytes.
+        hop.errors.JournalError
+            If the record cannot be appended to the file.
+        """
+        seq, ticket = self._queue(message, headers, topic, key)
+        self._wait_durable(ticket)
+        return seq
+
+    def _take(self, limit: int) -> list[JournalMessage]:
+        """Move up to ``limit`` messages to in-flight and return them (lowest first)."""
+        out: list[JournalMessage] = []
+        with self._lock:
+            while len(out) < limit:
+                seq = self._pop_next()
+                if seq is None:
+                    break
+                self._in_flight.add(seq)
+                out.append(self._live[seq])
+        return out
+
+    def _pop_next(self) -> int | None:
+        if self._requeued and (not self._fresh or self._requeued[0] < self._fresh[0]):
+            return heapq.heappop(self._requeued)
+        if self._fresh:
+            return self._fresh.popleft()
+        return None
+
+    def get_next_message_to_send(self) -> tuple[int, bytes, list[tuple[str, bytes | None]]] | None:
+        """Fetch the next message to send and mark it in flight.
+
+        Returns
+        -------
+        tuple or None
+            ``(sequence number, message, headers)``, or None when nothing is queued.
+        """
+        taken = self._take(1)
+        if not taken:
+            return None
+        msg = taken[0]
+        return msg.seq, msg.value, list(msg.headers)
+
+    def has_messages_to_send(self) -> bool:
+        """Whether messages are waiting to be sent (never sent, or requeued)."""
+        with self._lock:
+            return bool(self._fresh or self._requeued)
+
+    def has_messages_in_flight(self) -> bool:
+        """Whether a send was started for some message and has not finished."""
+        with self._lock:
+            return bool(self._in_flight)
+
+    def _counts(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._fresh) + len(self._requeued), len(self._in_flight)
+
+    # -- finishing
+
+    def _in_flight_or_raise(self, seq: int) -> None:
+        if seq not in self._in_flight:
+            raise RuntimeError(f"message {seq} is not in flight in journal {self.journal_path}")
+
+    def mark_message_sent(self, sequence_number: int) -> None:
+        """Mark a message as delivered and forget it.
+
+        When nothing is left queued or in flight the journal file is emptied and
+        sequence numbers start again from 0.
+
+        Raises
+        ------
+        RuntimeError
+            If the message is not in flight.
+        """
+        with self._lock:
+            self._in_flight_or_raise(sequence_number)
+            self._in_flight.discard(sequence_number)
+            del self._live[sequence_number]
+            self._live_bytes -= self._sizes.pop(sequence_number)
+            if not self._live:
+                # Nothing pending: start a fresh file instead of recording the ack.
+                self._pending_acks.clear()
+                self._file.reset()
+                self._next_seq = 0
+                return
+            self._pending_acks.append(sequence_number)
+            if len(self._pending_acks) >= _ACK_BATCH:
+                self._write_acks()
+
+    def requeue_message(self, sequence_number: int) -> None:
+        """Move a message whose send failed from in flight back to the queue.
+
+        Raises
+        ------
+        RuntimeError
+            If the message is not in flight.
+        """
+        with self._lock:
+            self._in_flight_or_raise(sequence_number)
+            self._in_flight.discard(sequence_number)
+            heapq.heappush(self._requeued, sequence_number)
+
+    def _flush_acks(self) -> None:
+        with self._lock:
+            if self._pending_acks:
+                self._write_acks()
+
+    def _write_acks(self) -> None:
+        acks, self._pending_acks = self._pending_acks, []
+        try:
+            self._file.append(encode_sent(acks))
+        except OSError as exc:
+            raise JournalError(f"could not append to journal {self.journal_path}: {exc}") from exc
+        self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        if self._file.size <= max(_COMPACT_MIN_BYTES, _COMPACT_FACTOR * self._live_bytes):
+            return
+        before = self._file.size
+        # Acks not yet written are already applied to _live, which is what is rewritten.
+        self._pending_acks.clear()
+        self._file.rewrite(self._live.values())
+        logger.debug(
+            "compacted journal %s from %d to %d bytes (%d live messages)",
+            self.journal_path, before, self._file.size, len(self._live),
+        )
+
+    # -- callbacks
+
+    def get_delivery_callback(
+        self, seq_num: int, lock: Any = None
+    ) -> Callable[[Any, Any], None]:
+        """Build the delivery callback for one message.
+
+        The callback marks the message sent on success, requeues it after a transient
+        failure, and drops it (logging an error) when the broker refuses it for good
+        (too large, not authorized, unknown topic).
+
+        Parameters
+        ----------
+        seq_num : int
+            The message's sequence number, from :meth:`get_next_message_to_send`.
+        lock : context manager, optional
+            Held while the callback updates the journal.
+        """
+        guard = PublicationJournal.NullLock() if lock is None else lock
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            with guard:
+                self._settle(seq_num, err, msg)
+
+        return on_delivery
+
+    def _settle(self, seq: int, err: Any, msg: Any) -> bool:
+        """Apply a delivery report; return True if the message is finished."""
+        if err is None:
+            self.mark_message_sent(seq)
+            return True
+        if is_permanent(err):
+            where = msg.topic() if msg is not None else "?"
+            logger.error(
+                "message %d of journal %s was refused by the broker for topic %s and is "
+                "dropped: %s", seq, self.journal_path, where, err,
+            )
+            self.mark_message_sent(seq)
+            return True
+        logger.debug("message %d not delivered (%s); it will be sent again", seq, err)
+        self.requeue_message(seq)
+        return False
+
+    @staticmethod
+    def error_callback(kafka_error: Any) -> None:
+        """Log an error reported by the Kafka client; never raises."""
+        logger.warning("kafka client error: %s", kafka_error)
+
+    # -- closing
+
+    def close(self) -> None:
+        """Write pending acknowledgements and close the file. Idempotent."""
+        with self._lock:
+            if self._file.closed:
+                return
+            if self._pending_acks:
+                with contextlib.suppress(JournalError, OSError):
+                    self._write_acks()
+            self._file.close()
+
+    def __enter__(self) -> PublicationJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,499 @@
+"""Publishing that survives crashes of the publisher and outages of the broker.
+
+:class:`RobustProducer` records every message in a journal on disk before handing it to
+Kafka, and forgets it only once the broker has acknowledged it. A publisher that is
+killed resends, when restarted on the same journal, whatever was not acknowledged;
+messages that the broker did not take during an outage are sent again until it does.
+Delivery is *at least once*: a message whose acknowledgement was lost is sent twice,
+so readers should drop duplicates (every message carries a unique ``_id`` header).
+
+With ``durability="fsync"``, :meth:`RobustProducer.write` returns only once the
+message is on stable storage, so not even a machine crash loses a message that
+``write`` returned for. Concurrent writers share ``fdatasync`` calls (group commit).
+With ``durability="none"`` (upstream's behaviour) the journal survives the death of
+the process but not of the machine.
+
+The file format is described in :mod:`hop._journal`. A damaged journal is refused
+with :class:`hop.errors.JournalCorruptError`; ``hop journal salvage OLD NEW``
+(:func:`salvage_main`) copies its intact records into a new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import enum
+import functools
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hop import _codec
+from hop._journal import JournalMessage, SalvageReport, salvage
+from hop._journal_file import write_journal
+from hop._publication_journal import DURABILITY_MODES, PublicationJournal, is_permanent
+from hop.errors import (
+    ConfigurationError,
+    DeliveryError,
+    HopError,
+    JournalError,
+    KafkaException,
+)
+
+__all__ = [
+    "DURABILITY_MODES",
+    "PublicationJournal",
+    "RobustProducer",
+    "salvage_journal",
+    "salvage_main",
+]
+
+logger = logging.getLogger("hop")
+
+DeliveryCallback = Callable[[Any, Any], None]
+
+class _State(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class RobustProducer:
+    """A producer that journals messages so that none is lost (at-least-once delivery).
+
+    Parameters
+    ----------
+    url : str
+        ``kafka://host:port/topic``: where messages go.
+    auth : bool or hop.auth.Auth
+        As for :class:`hop.io.Stream`: True loads the credential store.
+    journal_path : str
+        The journal file. Put it where it survives restarts; it holds payloads
+        unencrypted (mode 0600).
+    poll_wait : float
+        Seconds spent waiting for acknowledgements right after sending a batch.
+    durability : {"none", "fsync"}
+        ``"fsync"``: :meth:`write` returns once the message is on stable storage.
+    **kwargs
+        Passed to :meth:`hop.io.Stream.open` (e.g. ``produce_timeout``).
+
+    Raises
+    ------
+    hop.errors.JournalCorruptError
+        If the journal is damaged (recover it with ``hop journal salvage``).
+    PermissionError
+        If the journal is accessible to other users.
+    """
+
+    #: How many messages may be handed to librdkafka and not yet acknowledged.
+    max_in_flight = 20_000
+
+    def __init__(
+        self,
+        url: str,
+        auth: Any = True,
+        journal_path: str | os.PathLike[str] = "publisher.journal",
+        poll_wait: float = 1e-4,
+        *,
+        durability: str = "none",
+        **kwargs: Any,
+    ) -> None:
+        if poll_wait < 0:
+            raise ValueError(f"poll_wait must not be negative, got {poll_wait}")
+        self._poll_wait = float(poll_wait)
+        self._journal = PublicationJournal(journal_path, durability=durability)
+        try:
+            from hop.io import Stream
+
+            self._producer: Any = Stream(auth=auth).open(url, "w", **kwargs)
+        except BaseException:
+            self._journal.close()
+            raise
+        self._url = url
+        self._topic: str | None = getattr(self._producer, "default_topic", None)
+        self._sender: str | None = getattr(getattr(self._producer, "auth", None), "username",
+                                           None)
+        self._init_common()
+
+    @classmethod
+    def _with_producer(
+        cls,
+        producer: Any,
+        journal: PublicationJournal,
+        poll_wait: float = 1e-4,
+        url: str = "<producer>",
+    ) -> RobustProducer:
+        """Build around an existing producer (used by unit tests with a fake)."""
+        self = cls.__new__(cls)
+        self._poll_wait = poll_wait
+        self._journal = journal
+        self._producer = producer
+        self._url = url
+        self._topic = getattr(producer, "default_topic", None)
+        self._sender = None
+        self._init_common()
+        return self
+
+    def _init_common(self) -> None:
+        self._state = _State.CREATED
+        self._wake = threading.Condition()
+        self._stop_requested = False
+        self._abandon = False
+        self._idle = False
+        self._done = threading.Event()
+        self._failure: BaseException | None = None
+        self._callbacks: dict[int, DeliveryCallback] = {}
+        self._uses_callbacks = False
+        self._cb_lock = threading.Lock()
+        self._backoff = 0.0
+        self._thread = threading.Thread(
+            target=self._run, name=f"hop-robust-producer[{self._journal.journal_path}]",
+            daemon=True,
+        )
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        """Start the background thread that sends messages. Call once, before writing."""
+        if self._state is not _State.CREATED:
+            raise RuntimeError(f"this RobustProducer is {self._state.value}; start() runs once")
+        self._state = _State.RUNNING
+        self._thread.start()
+
+    def run(self) -> None:
+        """Not for users: the sender runs on a thread of its own, started by :meth:`start`."""
+        raise RuntimeError("RobustProducer.run() is internal; call start() instead")
+
+    def is_alive(self) -> bool:
+        """Whether the background sender is running."""
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background sender to end (after :meth:`stop` was requested)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Send everything queued, then stop the background thread and close.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Longest wait for the broker to acknowledge what is queued. On expiry the
+            thread is stopped anyway, the unsent messages stay in the journal (they are
+            sent by the next publisher on it), and :class:`hop.errors.DeliveryError`
+            is raised. By default the wait is unbounded, as upstream's, with a warning
+            every 30 s naming what is still pending.
+
+        Raises
+        ------
+        hop.errors.DeliveryError
+            When ``timeout`` expired before everything was acknowledged.
+        hop.errors.HopError
+            Whatever stopped the background thread, if it failed.
+        """
+        if self._state is _State.STOPPED:
+            return
+        started = self._state is _State.RUNNING
+        self._state = _State.STOPPED
+        with self._wake:
+            self._stop_requested = True
+            self._wake.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        report_every = 30.0
+        while started and not self._done.is_set():
+            wait = report_every if deadline is None else min(report_every,
+                                                             deadline - time.monotonic())
+            if wait <= 0 or self._done.wait(max(wait, 0.0)):
+                break
+            queued, in_flight = self._journal._counts()
+            logger.warning(
+                "RobustProducer for %s is still waiting for the broker: %d message(s) queued, "
+                "%d in flight (journal %s)", self._url, queued, in_flight,
+                self._journal.journal_path,
+            )
+        pending = 0
+        if started and not self._done.is_set():
+            self._abandon = True
+            with self._wake:
+                self._wake.notify_all()
+            if not self._done.wait(10.0):
+                logger.error(
+                    "RobustProducer sender thread %s did not stop; abandoning it",
+                    self._thread.name,
+                )
+            pending = sum(self._journal._counts())
+        try:
+            self._close_producer(abandon=pending > 0)
+        finally:
+            self._journal.close()
+        if self._failure is not None:
+            raise self._failure
+        if pending:
+            raise DeliveryError(
+                f"stopped before the broker acknowledged {pending} message(s) for {self._url}; "
+                f"they remain in journal {self._journal.journal_path} and will be sent by the "
+                "next RobustProducer that opens it"
+            )
+
+    def _close_producer(self, *, abandon: bool) -> None:
+        try:
+            if abandon:
+                # The messages are safe in the journal; do not wait for librdkafka.
+                self._producer.flush(0)
+            self._producer.close()
+        except HopError as exc:
+            if not abandon:
+                raise
+            logger.debug("closing the producer after abandoning: %s", exc)
+
+    def __enter__(self) -> RobustProducer:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.stop()
+            return
+        try:
+            self.stop()
+        except HopError as stop_exc:
+            logger.error("while stopping the RobustProducer after an error: %s", stop_exc)
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) is _State.RUNNING:
+            warnings.warn(
+                "a RobustProducer was garbage-collected without stop(); unsent messages "
+                "remain in its journal. Use `with RobustProducer(...)` or call stop().",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+    # -- writing
+
+    def write(
+        self,
+        message: Any,
+        headers: Any = None,
+        test: bool = False,
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        delivery_callback: DeliveryCallback | None = None,
+    ) -> None:
+        """Journal a message and queue it for sending.
+
+        Returns once the message is in the journal (on stable storage with
+        ``durability="fsync"``); sending happens on the background thread.
+
+        Parameters
+        ----------
+        message
+            A model, a JSON-encodable value, or bytes.
+        headers : mapping or list of (str, str or bytes), optional
+            User headers.
+        test : bool
+            Mark as a test message.
+        topic : str, optional
+            Overrides the URL's topic.
+        key : str or bytes, optional
+            Kafka message key.
+        delivery_callback : callable, optional
+            ``callback(err, msg)`` once the broker acknowledged the message (``err`` is
+            None) or refused it for good. It runs on the sender thread and is not
+            called for a message resent after a restart.
+
+        Raises
+        ------
+        RuntimeError
+            If the producer is not running.
+        TypeError
+            If the message cannot be encoded.
+        hop.errors.JournalError
+            If the journal cannot be written.
+        """
+        if self._state is not _State.RUNNING:
+            raise RuntimeError(
+                f"RobustProducer is {self._state.value}: call start() before write() and "
+                "do not write after stop()"
+            )
+        if self._failure is not None:
+            raise RuntimeError(f"the RobustProducer's sender failed: {self._failure}")
+        topic = topic or self._topic
+        if topic is None:
+            raise ConfigurationError(
+                f"no topic to write to: {self._url} names none; pass topic= to write()"
+            )
+        payload, all_headers = _codec.pack(message, headers, test, self._sender)
+        if delivery_callback is None:
+            seq, ticket = self._journal._queue(payload, all_headers, topic, key)
+        else:
+            self._uses_callbacks = True
+            with self._cb_lock:
+                seq, ticket = self._journal._queue(payload, all_headers, topic, key)
+                self._callbacks[seq] = delivery_callback
+        if self._idle:
+            with self._wake:
+                self._wake.notify()
+        self._journal._wait_durable(ticket)
+
+    # -- the sender thread
+
+    def _run(self) -> None:
+        try:
+            self._send_loop()
+        except BaseException as exc:
+            self._failure = exc
+            logger.error("RobustProducer sender for %s failed: %s", self._url, exc,
+                         exc_info=True)
+        finally:
+            with contextlib.suppress(BaseException):
+                self._journal._flush_acks()
+            self._done.set()
+
+    def _send_loop(self) -> None:
+        journal = self._journal
+        while not self._abandon:
+            queued, in_flight = journal._counts()
+            sent = 0
+            if queued and in_flight < self.max_in_flight and time.monotonic() >= self._backoff:
+                sent = self._send(journal._take(self.max_in_flight - in_flight))
+            if sent:
+                self._producer._poll(self._poll_wait)
+            elif in_flight:
+                # Waiting for acknowledgements; this also bounds how long a new write
+                # waits before it is sent.
+                self._producer._poll(0.01)
+            journal._flush_acks()
+            if sent or in_flight:
+                continue
+            with self._wake:
+                if self._stop_requested and not journal.has_messages_to_send():
+                    break
+                if not journal.has_messages_to_send() or time.monotonic() < self._backoff:
+                    self._idle = True
+                    # Re-checked after setting _idle, so a write in between is not missed.
+                    if not journal.has_messages_to_send():
+                        self._wake.wait(timeout=1.0)
+                    else:
+                        self._wake.wait(timeout=max(0.0, self._backoff - time.monotonic()))
+                    self._idle = False
+        if not self._abandon:
+            self._producer.flush()
+
+    def _send(self, batch: list[JournalMessage]) -> int:
+        sent = 0
+        producer = self._producer
+        for i, msg in enumerate(batch):
+            try:
+                producer.write_raw(
+                    msg.value,
+                    headers=msg.headers,
+                    delivery_callback=functools.partial(self._on_delivery, msg.seq),
+                    topic=msg.topic,
+                    key=msg.key,
+                )
+            except KafkaException as exc:
+                if exc.retriable or not is_permanent(exc.error if exc.error else exc):
+                    # Put this one and the rest back and try again a little later.
+                    for rest in batch[i:]:
+                        self._journal.requeue_message(rest.seq)
+                    self._backoff = time.monotonic() + 0.5
+                    logger.warning("could not hand a message to Kafka (%s); retrying", exc)
+                    return sent
+                self._finish(msg.seq, exc.error or exc, None, dropped=True)
+                continue
+            sent += 1
+        return sent
+
+    def _on_delivery(self, seq: int, err: Any, msg: Any) -> None:
+        if err is None and msg is not None:
+            err = msg.error()
+        if err is not None and not is_permanent(err):
+            self._journal.requeue_message(seq)
+            # A burst of failures (broker gone) should not spin: back off briefly.
+            self._backoff = time.monotonic() + 0.1
+            return
+        self._finish(seq, err, msg, dropped=err is not None)
+
+    def _finish(self, seq: int, err: Any, msg: Any, *, dropped: bool) -> None:
+        if dropped:
+            self._journal._settle(seq, err, msg)
+        else:
+            self._journal.mark_message_sent(seq)
+        if self._uses_callbacks:
+            with self._cb_lock:
+                callback = self._callbacks.pop(seq, None)
+            if callback is not None:
+                try:
+                    callback(err, msg)
+                except Exception:
+                    logger.exception("a delivery callback raised; ignored")
+
+
+# --------------------------------------------------------------------------- salvage
+
+
+def salvage_journal(
+    old: str | os.PathLike[str], new: str | os.PathLike[str]
+) -> SalvageReport:
+    """Copy every intact, unsent message of a damaged journal into a new journal.
+
+    Parameters
+    ----------
+    old : path
+        The damaged journal (only read).
+    new : path
+        Where to write the new journal; must not exist.
+
+    Returns
+    -------
+    hop._journal.SalvageReport
+        How many messages were kept and which byte ranges were damaged.
+    """
+    old_path, new_path = os.fspath(old), os.fspath(new)
+    if os.path.abspath(old_path) == os.path.abspath(new_path):
+        raise JournalError("salvage writes a new journal: give a path other than the old one")
+    with open(old_path, "rb") as f:
+        data = f.read()
+    messages, report = salvage(data)
+    try:
+        write_journal(new_path, messages)
+    except FileExistsError:
+        raise JournalError(f"{new_path} already exists; salvage never overwrites a file") from None
+    return report
+
+
+def salvage_main(argv: Sequence[str] | None = None) -> int:
+    """Recover the intact records of a damaged journal into a new journal.
+
+    Mount as ``hop journal salvage OLD NEW``. Prints what was kept and where the
+    damage was; returns 0 on success and 1 on failure.
+    """
+    parser = argparse.ArgumentParser(
+        prog="hop journal salvage",
+        description="Recover the intact records of a damaged RobustProducer journal into a "
+        "new journal. The old file is only read.",
+    )
+    parser.add_argument("old", help="the damaged journal")
+    parser.add_argument("new", help="the journal to create (must not exist)")
+    args = parser.parse_args(argv)
+    try:
+        report = salvage_journal(args.old, args.new)
+    except (HopError, OSError) as exc:
+        print(f"hop: error: {exc}", file=sys.stderr)
+        return 1
+    for damage in report.damaged:
+        print(f"damaged at byte offset {damage.offset}: {damage.reason}")
+    print(
+        f"salvaged {report.kept} unsent message(s) into {args.new} "
+        f"({report.finished} already-sent message(s) dropped, "
+        f"{len(report.damaged)} damaged region(s) skipped)"
+    )
+    if report.duplicates:
+        print(f"{report.duplicates} message(s) had a repeated sequence number and were kept")
+    return 0
