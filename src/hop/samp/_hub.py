@@ -1,0 +1,762 @@
+"""The SAMP hub: :class:`SAMPHubServer` (Standard Profile, and the Web Profile on request).
+
+The hub's state lives in :class:`~hop.samp._registry.Registry`; this module is the
+transport and the message routing around it. Each HTTP connection has its own thread;
+each callable client has its own delivery queue (:mod:`hop.samp._delivery`), so a slow
+or dead client never delays the others; ``callAndWait`` waits on an event registered
+before the call is delivered, so a fast reply is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import ssl
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hop.samp import _constants as C
+from hop.samp._delivery import Outbox, PullBox
+from hop.samp._errors import SAMPHubError, SAMPWarning
+from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
+from hop.samp._lockfile import claim_lockfile, lockfile_path_for_hub, release_lockfile
+from hop.samp._registry import (
+    HUB,
+    STANDARD,
+    WEB,
+    ClientRecord,
+    Registry,
+    SyncWaiter,
+    check_message,
+    mtype_matches,
+)
+from hop.samp._xmlrpc import make_ssl_context
+
+__all__ = ["SAMPHubServer"]
+
+logger = logging.getLogger("hop.samp.hub")
+traffic = logging.getLogger("hop.samp.traffic")
+
+_MAX_SYNC_WAIT_S = 12 * 3600.0
+_SHUTDOWN_FLUSH_S = 2.0
+_JOIN_TIMEOUT_S = 5.0
+
+
+def _parse_timeout(value: Any) -> float:
+    # SAMP sends a SAMP int string; astropy clients send XML-RPC ints: accept both.
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        raise SAMPHubError(f"timeout must be a number of seconds, not {value!r}") from None
+    if math.isnan(timeout):
+        raise SAMPHubError("timeout must be a number of seconds, not NaN")
+    return timeout
+
+
+class SAMPHubServer:
+    """A SAMP hub, run in background threads of this process.
+
+    The signature follows astropy's ``SAMPHubServer``; options beyond it are
+    keyword-only.
+
+    Parameters
+    ----------
+    secret : str, optional
+        Registration secret written to the lockfile (random by default).
+    addr : str, optional
+        Address to listen on; only loopback addresses are allowed (default 127.0.0.1).
+    port : int
+        Standard Profile port; 0 picks a free one.
+    lockfile : str, optional
+        Lockfile path; default ``SAMP_HUB=std-lockurl:file:...`` if set, else ``~/.samp``.
+    timeout : float
+        Stop the hub after this many seconds without any hub call (0 = never).
+    client_timeout : float
+        Eject clients silent for this many seconds (0 = never).
+    mode : {'single', 'multiple'}
+        ``'multiple'`` writes ``~/.samp-1/samp-hub-<id>`` instead of the main lockfile.
+    label : str
+        Written as ``hub.label`` and used as the hub's description.
+    web_profile : bool
+        Also serve the Web Profile.
+    web_profile_dialog : None
+        astropy's GUI consent object is not supported: pass ``web_consent`` instead.
+    web_port : int
+        Web Profile port (21012 by the standard; 0 picks a free one).
+    pool_size : int
+        Accepted for compatibility; each client has one persistent callback connection.
+    web_consent : callable, optional
+        ``web_consent(info: dict) -> bool`` decides Web Profile registrations; ``info``
+        holds ``samp.name``, the identity map, ``origin``, ``referer`` and ``address``.
+        Called in the registering request's thread only, so it never blocks the
+        Standard Profile. Without it every Web registration is refused.
+    https : bool
+        Serve the Standard Profile over TLS (needs ``cert_file``).
+    key_file, cert_file, cert_reqs, ca_certs, ssl_version :
+        TLS settings: the server certificate, and how client certificates and
+        clients' https callback servers are verified.
+    callback_timeout : float
+        Socket timeout of one callback to a client.
+    max_callback_failures : int
+        Consecutive failed callbacks after which a client is ejected.
+    web_restrict_mtypes : bool
+        Let Web clients send only :data:`SAFE_MTYPES` unless the recipient's
+        subscription says ``x-samp.mostly-harmless = "1"``.
+    environ : mapping, optional
+        Environment to read ``HOME``/``SAMP_HUB`` from (default ``os.environ``).
+
+    Examples
+    --------
+    >>> with SAMPHubServer(web_profile=False) as hub:  # doctest: +SKIP
+    ...     print(hub.params["samp.hub.xmlrpc.url"])
+    """
+
+    def __init__(
+        self,
+        secret: str | None = None,
+        addr: str | None = None,
+        port: int = 0,
+        lockfile: str | os.PathLike[str] | None = None,
+        timeout: float = 0,
+        client_timeout: float = 0,
+        mode: str = "single",
+        label: str = "",
+        web_profile: bool = True,
+        web_profile_dialog: Any = None,
+        web_port: int = C.DEFAULT_WEB_PORT,
+        pool_size: int = 20,
+        *,
+        web_consent: Callable[[dict[str, Any]], bool] | None = None,
+        https: bool = False,
+        key_file: str | None = None,
+        cert_file: str | None = None,
+        cert_reqs: int = ssl.CERT_NONE,
+        ca_certs: str | None = None,
+        ssl_version: int | None = None,
+        callback_timeout: float = 20.0,
+        max_callback_failures: int = 3,
+        web_restrict_mtypes: bool = True,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if mode not in ("single", "multiple"):
+            raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
+        if web_profile_dialog is not None:
+            raise SAMPHubError(
+                "web_profile_dialog (astropy's GUI consent queue) is not supported; "
+                "pass web_consent=callable(info) -> bool"
+            )
+        if addr not in (None, "127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"addr={addr!r}: the hub only listens on loopback")
+        if timeout < 0 or client_timeout < 0:
+            raise ValueError("timeout and client_timeout must be >= 0")
+        if callback_timeout <= 0 or max_callback_failures < 1:
+            raise ValueError("callback_timeout must be > 0 and max_callback_failures >= 1")
+        if not https and (key_file or cert_file):
+            raise SAMPHubError("key_file/cert_file given but https=False: pass https=True")
+        self._secret_arg = secret
+        self._addr = "127.0.0.1" if addr in (None, "localhost") else addr
+        self._port = port
+        self._lockfile_arg = lockfile
+        self._timeout = float(timeout)
+        self._client_timeout = float(client_timeout)
+        self._mode = mode
+        self._label = label
+        self._web_profile = web_profile
+        self._web_port = web_port
+        self._pool_size = pool_size
+        self._web_consent = web_consent
+        self._callback_timeout = callback_timeout
+        self._max_failures = max_callback_failures
+        self._web_restrict = web_restrict_mtypes
+        self._environ = environ
+        self._server_ssl = (
+            make_ssl_context(
+                server_side=True,
+                key_file=key_file,
+                cert_file=cert_file,
+                cert_reqs=cert_reqs,
+                ca_certs=ca_certs,
+                ssl_version=ssl_version,
+            )
+            if https
+            else None
+        )
+        self._callback_ssl = (
+            make_ssl_context(server_side=False, cert_reqs=cert_reqs, ca_certs=ca_certs)
+            if (ca_certs or cert_reqs)
+            else make_ssl_context(server_side=False)
+        )
+        self._lock = threading.RLock()
+        self._state = "unstarted"
+        self._stop_event = threading.Event()
+        self._boxes: dict[str, Outbox | PullBox] = {}
+        self._std: RPCServer | None = None
+        self._web: Any = None
+        self._housekeeper: threading.Thread | None = None
+        self._last_activity = time.monotonic()
+        self._lockfile_path: Path | None = None
+        self._params: dict[str, str] = {}
+        self._id = str(uuid.uuid4())
+        self._secret = secret or secrets.token_hex(16)
+        self.registry = self._new_registry()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _new_registry(self) -> Registry:
+        return Registry(
+            "hub",
+            {
+                "samp.name": "skyhop SAMP Hub",
+                "samp.description.text": self._label or "skyhop SAMP hub",
+                "author.name": "skyhop",
+                "hub.impl": "skyhop",
+            },
+            {C.MTYPE_PING: {}, "x-samp.query.by-meta": {}, "samp.query.by-meta": {}},
+        )
+
+    @property
+    def id(self) -> str:
+        """Unique ID of this hub instance (not its SAMP public ID, which is ``hub``)."""
+        return self._id
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the hub is serving."""
+        return self._state == "running"
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The lockfile content (empty until started)."""
+        return dict(self._params)
+
+    @property
+    def lockfile(self) -> Path | None:
+        """Path of the lockfile this hub wrote (None until started)."""
+        return self._lockfile_path
+
+    @property
+    def web_port(self) -> int | None:
+        """The bound Web Profile port, or None when the Web Profile is off."""
+        return self._web.port if self._web is not None else None
+
+    @staticmethod
+    def get_mtype_subtypes(mtype: str) -> list[str]:
+        """Return the subscription patterns that cover ``mtype``, most specific first.
+
+        >>> SAMPHubServer.get_mtype_subtypes("samp.app.ping")
+        ['samp.app.ping', 'samp.app.*', 'samp.*', '*']
+        """
+        atoms = mtype.split(".")
+        return [mtype] + [".".join(atoms[:i]) + ".*" for i in range(len(atoms) - 1, 0, -1)] + [
+            "*"
+        ]
+
+    def _resolve_lockfile(self) -> Path:
+        if self._mode == "multiple":
+            from hop.samp._lockfile import default_lockfile_path
+
+            directory = default_lockfile_path(self._environ).parent / ".samp-1"
+            directory.mkdir(mode=0o700, exist_ok=True)
+            return directory / f"samp-hub-{self._id}"
+        if self._lockfile_arg is not None:
+            return Path(self._lockfile_arg)
+        return lockfile_path_for_hub(self._environ)
+
+    def start(self, wait: bool = False) -> None:
+        """Start serving and write the lockfile.
+
+        Parameters
+        ----------
+        wait : bool
+            Block until the hub is stopped (from another thread, a signal, or its
+            inactivity ``timeout``).
+
+        Raises
+        ------
+        SAMPHubError
+            When already running, when a live hub owns the lockfile, or the port is busy.
+        """
+        with self._lock:
+            if self._state == "running":
+                raise SAMPHubError("the hub is already running")
+            self.registry = self._new_registry()
+            self._stop_event = threading.Event()
+            self._boxes = {}
+            try:
+                self._std = RPCServer(
+                    _StandardApp(self),
+                    host=self._addr,
+                    port=self._port,
+                    ssl_context=self._server_ssl,
+                    name="samp-hub-std",
+                )
+            except OSError as exc:
+                raise SAMPHubError(f"cannot listen on {self._addr}:{self._port}: {exc}") from exc
+            url = self._std.url
+            self._params = {
+                "samp.secret": self._secret,
+                "samp.hub.xmlrpc.url": url,
+                "samp.profile.version": C.PROFILE_VERSION,
+                "hub.id": self._id,
+                "hub.label": self._label or f"skyhop hub {self._id}",
+                "hub.impl": "skyhop",
+            }
+            path = self._resolve_lockfile()
+            try:
+                claim_lockfile(path, self._params)
+            except BaseException:
+                self._std.stop()
+                self._std = None
+                raise
+            self._lockfile_path = path
+            self._std.start()
+            if self._web_profile:
+                self._start_web()
+            self._state = "running"
+            self._last_activity = time.monotonic()
+            if self._timeout or self._client_timeout:
+                self._housekeeper = threading.Thread(
+                    target=self._housekeep, name="samp-hub-housekeeper", daemon=True
+                )
+                self._housekeeper.start()
+            logger.info("SAMP hub running at %s (lockfile %s)", url, path)
+        if wait:
+            self._stop_event.wait()
+
+    def _start_web(self) -> None:
+        from hop.samp._web import WebProfileApp
+
+        app = WebProfileApp(self)
+        try:
+            server = RPCServer(app, host=self._addr, port=self._web_port, name="samp-hub-web")
+        except OSError as exc:
+            warnings.warn(
+                f"Web Profile disabled: cannot listen on port {self._web_port}: {exc}",
+                SAMPWarning,
+                stacklevel=3,
+            )
+            return
+        app.port = server.port
+        server.start()
+        self._web = server
+
+    def stop(self) -> None:
+        """Tell clients, stop serving, remove the lockfile; idempotent.
+
+        Subscribed clients get ``samp.hub.event.shutdown`` first; every thread and
+        socket of the hub is closed when this returns.
+
+        Warns
+        -----
+        SAMPWarning
+            If a thread did not stop within its timeout (it is named).
+        """
+        with self._lock:
+            if self._state != "running":
+                return
+            self._state = "stopping"
+        self._broadcast(C.MTYPE_SHUTDOWN, {})
+        deadline = time.monotonic() + _SHUTDOWN_FLUSH_S
+        for box in self._boxes_snapshot():
+            box.drain(deadline)
+        self._stop_event.set()
+        for pending in self.registry.drain_calls():
+            if pending.waiter is not None:
+                pending.waiter.fail(SAMPHubError("the hub is shutting down"))
+        stuck: list[str] = []
+        for box in self._boxes_snapshot():
+            if not box.close(_JOIN_TIMEOUT_S) and isinstance(box, Outbox):
+                stuck.append(box.thread.name)
+        for server in (self._std, self._web):
+            if server is not None:
+                stuck += server.stop(_JOIN_TIMEOUT_S)
+        housekeeper = self._housekeeper
+        if housekeeper is not None and housekeeper is not threading.current_thread():
+            housekeeper.join(_JOIN_TIMEOUT_S)
+            if housekeeper.is_alive():
+                stuck.append(housekeeper.name)
+        if self._lockfile_path is not None:
+            release_lockfile(self._lockfile_path, self._secret)
+        with self._lock:
+            self._std = self._web = self._housekeeper = None
+            self._boxes = {}
+            self._state = "stopped"
+            if self._secret_arg is None:
+                self._secret = secrets.token_hex(16)
+        if stuck:
+            warnings.warn(
+                f"SAMP hub threads did not stop in time: {', '.join(stuck)}",
+                SAMPWarning,
+                stacklevel=2,
+            )
+        logger.info("SAMP hub stopped")
+
+    def __enter__(self) -> SAMPHubServer:
+        if not self.is_running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == "running":
+            warnings.warn(
+                "SAMPHubServer was never stopped; call stop() or use it as a context manager",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+    def _housekeep(self) -> None:
+        while True:
+            now = time.monotonic()
+            deadlines = []
+            if self._timeout:
+                deadlines.append(self._last_activity + self._timeout)
+            if self._client_timeout:
+                for record in self.registry.clients():
+                    deadlines.append(record.last_seen + self._client_timeout)
+                if not deadlines:
+                    deadlines.append(now + self._client_timeout)
+            if self._stop_event.wait(max(0.0, min(deadlines) - now)):
+                return
+            now = time.monotonic()
+            if self._timeout and now - self._last_activity >= self._timeout:
+                logger.info("SAMP hub idle for %s s: stopping", self._timeout)
+                threading.Thread(target=self.stop, name="samp-hub-idle-stop").start()
+                return
+            if self._client_timeout:
+                for record in self.registry.clients():
+                    if now - record.last_seen >= self._client_timeout:
+                        self._eject(record, "Timeout expired!")
+
+    # -- routing ----------------------------------------------------------------------
+
+    def _boxes_snapshot(self) -> list[Outbox | PullBox]:
+        with self._lock:
+            return list(self._boxes.values())
+
+    def _deliver(self, recipient: ClientRecord, method: str, args: tuple[Any, ...]) -> None:
+        if recipient.profile == HUB:
+            self._hub_receive(method, args)
+            return
+        with self._lock:
+            box = self._boxes.get(recipient.public_id)
+        if box is None or not box.put(method, args):
+            logger.debug("dropped %s to %s: no callback", method, recipient.public_id)
+
+    def _broadcast(self, mtype: str, params: dict[str, Any], exclude: str | None = None) -> None:
+        hub = self.registry.hub
+        message = {"samp.mtype": mtype, "samp.params": params}
+        for record in self.registry.recipients(hub, mtype):
+            if record.public_id != exclude:
+                self._deliver(record, "receiveNotification", (hub.public_id, message))
+
+    def _hub_receive(self, method: str, args: tuple[Any, ...]) -> None:
+        if method != "receiveCall":
+            return
+        _sender, msg_id, message = args
+        mtype = message.get("samp.mtype")
+        params = message.get("samp.params") or {}
+        if mtype == C.MTYPE_PING:
+            response: dict[str, Any] = {"samp.status": C.SAMP_STATUS_OK, "samp.result": {}}
+        elif mtype in ("x-samp.query.by-meta", "samp.query.by-meta"):
+            ids = self.registry.find_by_meta(str(params.get("key")), params.get("value"))
+            response = {"samp.status": C.SAMP_STATUS_OK, "samp.result": {"ids": ids}}
+        else:
+            response = {
+                "samp.status": C.SAMP_STATUS_ERROR,
+                "samp.error": {"samp.errortxt": f"the hub does not handle {mtype}"},
+            }
+        self._reply(self.registry.hub, msg_id, response)
+
+    def _web_allowed(self, sender: ClientRecord, recipient: ClientRecord, mtype: str) -> bool:
+        if sender.profile != WEB or not self._web_restrict:
+            return True
+        annotation = recipient.annotation_for(mtype) or {}
+        harmless = annotation.get("x-samp.mostly-harmless", annotation.get("samp.mostly-harmless"))
+        if harmless is not None:
+            return str(harmless) == "1"
+        return any(mtype_matches(p, mtype) for p in C.SAFE_MTYPES)
+
+    def _eject(self, record: ClientRecord, reason: str) -> None:
+        """Forcibly unregister a client: tell it why, then tell the others."""
+        try:
+            _, orphans = self.registry.unregister(record.private_key)
+        except SAMPHubError:
+            return  # already gone
+        logger.warning("ejecting SAMP client %s: %s", record.public_id, reason)
+        with self._lock:
+            box = self._boxes.pop(record.public_id, None)
+        if box is not None:
+            message = {"samp.mtype": C.MTYPE_DISCONNECT, "samp.params": {"reason": reason}}
+            if isinstance(box, Outbox) and threading.current_thread() is not box.thread:
+                box.put("receiveNotification", (self.registry.hub.public_id, message))
+                box.drain(time.monotonic() + 1.0)
+            elif isinstance(box, PullBox):
+                box.put("receiveNotification", (self.registry.hub.public_id, message))
+            box.close(_JOIN_TIMEOUT_S)
+        self._after_unregister(record, orphans)
+
+    def _after_unregister(self, record: ClientRecord, orphans: list[Any]) -> None:
+        for pending in orphans:
+            if pending.waiter is not None:
+                pending.waiter.fail(
+                    SAMPHubError(f"recipient {record.public_id} unregistered before replying")
+                )
+        self._broadcast(C.MTYPE_UNREGISTER, {"id": record.public_id})
+
+    # -- hub methods (shared by both profiles; `me` is the calling client) -------------
+
+    def touch(self) -> None:
+        """Note hub activity (for the inactivity timeout)."""
+        self._last_activity = time.monotonic()
+
+    def check_running(self) -> None:
+        """Refuse calls while the hub is stopping."""
+        if self._state != "running":
+            raise SAMPHubError("the hub is shutting down")
+
+    def register_client(self, profile: str) -> ClientRecord:
+        """Register a new client and announce it."""
+        self.check_running()
+        record = self.registry.register(profile)
+        if profile == WEB:
+            with self._lock:
+                self._boxes[record.public_id] = PullBox(record)
+        traffic.info("register %s (%s)", record.public_id, profile)
+        self._broadcast(C.MTYPE_REGISTER, {"id": record.public_id})
+        return record
+
+    def reg_info(self, record: ClientRecord) -> dict[str, str]:
+        """The registration map returned to a new client."""
+        return {
+            "samp.hub-id": self.registry.hub.public_id,
+            "samp.self-id": record.public_id,
+            "samp.private-key": record.private_key,
+        }
+
+    def op_unregister(self, me: ClientRecord) -> str:
+        _, orphans = self.registry.unregister(me.private_key)
+        with self._lock:
+            box = self._boxes.pop(me.public_id, None)
+        if box is not None:
+            box.close(_JOIN_TIMEOUT_S)
+        traffic.info("unregister %s", me.public_id)
+        self._after_unregister(me, orphans)
+        return ""
+
+    def op_set_xmlrpc_callback(self, me: ClientRecord, url: Any) -> str:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise SAMPHubError(f"callback URL must be an http(s) URL, not {url!r}")
+        with self._lock:
+            old = self._boxes.pop(me.public_id, None)
+            self._boxes[me.public_id] = Outbox(
+                me,
+                url,
+                self._eject,
+                timeout=self._callback_timeout,
+                max_failures=self._max_failures,
+                ssl_context=self._callback_ssl if url.startswith("https") else None,
+            )
+        if old is not None:
+            old.close(_JOIN_TIMEOUT_S)
+        self.registry.set_callback(me.private_key, url)
+        return ""
+
+    def op_declare_metadata(self, me: ClientRecord, metadata: Any) -> str:
+        self.registry.declare_metadata(me.private_key, metadata)
+        self._broadcast(C.MTYPE_METADATA, {"id": me.public_id, "metadata": dict(metadata)})
+        return ""
+
+    def op_get_metadata(self, me: ClientRecord, client_id: Any) -> dict[str, Any]:
+        return self.registry.get_metadata(client_id)
+
+    def op_declare_subscriptions(self, me: ClientRecord, subscriptions: Any) -> str:
+        record = self.registry.declare_subscriptions(me.private_key, subscriptions)
+        self._broadcast(
+            C.MTYPE_SUBSCRIPTIONS, {"id": me.public_id, "subscriptions": record.subscriptions}
+        )
+        return ""
+
+    def op_get_subscriptions(self, me: ClientRecord, client_id: Any) -> dict[str, Any]:
+        return self.registry.get_subscriptions(client_id)
+
+    def op_get_registered_clients(self, me: ClientRecord) -> list[str]:
+        return self.registry.registered_ids(me.private_key)
+
+    def op_get_subscribed_clients(self, me: ClientRecord, mtype: Any) -> dict[str, Any]:
+        return self.registry.subscribed_clients(me.private_key, mtype)
+
+    def _target(self, me: ClientRecord, recipient_id: Any, mtype: str) -> ClientRecord:
+        recipient = self.registry.recipient(me, recipient_id, mtype)
+        if not self._web_allowed(me, recipient, mtype):
+            raise SAMPHubError(
+                f"Web Profile clients may not send {mtype} to {recipient_id}", code=C.FAULT_REFUSED
+            )
+        return recipient
+
+    def _targets(self, me: ClientRecord, mtype: str) -> list[ClientRecord]:
+        return [
+            r for r in self.registry.recipients(me, mtype) if self._web_allowed(me, r, mtype)
+        ]
+
+    def op_notify(self, me: ClientRecord, recipient_id: Any, message: Any) -> str:
+        mtype = check_message(message)
+        recipient = self._target(me, recipient_id, mtype)
+        traffic.info("notify %s -> %s %s", me.public_id, recipient.public_id, message)
+        self._deliver(recipient, "receiveNotification", (me.public_id, message))
+        return ""
+
+    def op_notify_all(self, me: ClientRecord, message: Any) -> list[str]:
+        mtype = check_message(message)
+        recipients = self._targets(me, mtype)
+        traffic.info("notifyAll %s -> %s %s", me.public_id, [r.public_id for r in recipients],
+                     message)
+        for recipient in recipients:
+            self._deliver(recipient, "receiveNotification", (me.public_id, message))
+        return [r.public_id for r in recipients]
+
+    def op_call(self, me: ClientRecord, recipient_id: Any, msg_tag: Any, message: Any) -> str:
+        mtype = check_message(message)
+        if not isinstance(msg_tag, str):
+            raise SAMPHubError(f"msg-tag must be a string, not {msg_tag!r}")
+        recipient = self._target(me, recipient_id, mtype)
+        msg_id = self.registry.new_call(me, recipient, msg_tag)
+        traffic.info("call %s -> %s [%s] %s", me.public_id, recipient.public_id, msg_id, message)
+        self._deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
+        return msg_id
+
+    def op_call_all(self, me: ClientRecord, msg_tag: Any, message: Any) -> dict[str, str]:
+        mtype = check_message(message)
+        if not isinstance(msg_tag, str):
+            raise SAMPHubError(f"msg-tag must be a string, not {msg_tag!r}")
+        ids: dict[str, str] = {}
+        for recipient in self._targets(me, mtype):
+            msg_id = self.registry.new_call(me, recipient, msg_tag)
+            ids[recipient.public_id] = msg_id
+            traffic.info("callAll %s -> %s [%s] %s", me.public_id, recipient.public_id, msg_id,
+                         message)
+            self._deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
+        return ids
+
+    def op_call_and_wait(
+        self, me: ClientRecord, recipient_id: Any, message: Any, timeout: Any
+    ) -> Any:
+        mtype = check_message(message)
+        seconds = _parse_timeout(timeout)
+        recipient = self._target(me, recipient_id, mtype)
+        waiter = SyncWaiter()
+        # Recorded before delivery: a reply can never beat its own bookkeeping.
+        msg_id = self.registry.new_call(me, recipient, None, waiter)
+        traffic.info("callAndWait %s -> %s [%s] %s", me.public_id, recipient.public_id, msg_id,
+                     message)
+        self._deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
+        limit = seconds if seconds > 0 else _MAX_SYNC_WAIT_S
+        if not waiter.wait(min(limit, _MAX_SYNC_WAIT_S)):
+            self.registry.cancel_call(msg_id)
+            raise SAMPHubError("Timeout expired!")
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.response
+
+    def op_reply(self, me: ClientRecord, msg_id: Any, response: Any) -> str:
+        if not isinstance(response, Mapping):
+            raise SAMPHubError(f"response must be a map, not {type(response).__name__}")
+        self._reply(me, msg_id, response)
+        return ""
+
+    def _reply(self, me: ClientRecord, msg_id: Any, response: Mapping[str, Any]) -> None:
+        pending = self.registry.take_call(me, msg_id)
+        traffic.info("reply %s -> %s [%s] %s", me.public_id, pending.sender_id, msg_id, response)
+        if pending.waiter is not None:
+            pending.waiter.resolve(dict(response))
+            return
+        sender = self.registry.sender_of(pending)
+        if sender is None:
+            logger.debug("reply to %s dropped: sender %s is gone", msg_id, pending.sender_id)
+            return
+        self._deliver(sender, "receiveResponse", (me.public_id, pending.msg_tag, dict(response)))
+
+
+# Hub method name -> (handler, number of arguments after the private key).
+_METHODS: dict[str, tuple[Callable[..., Any], int]] = {
+    "unregister": (SAMPHubServer.op_unregister, 0),
+    "declareMetadata": (SAMPHubServer.op_declare_metadata, 1),
+    "getMetadata": (SAMPHubServer.op_get_metadata, 1),
+    "declareSubscriptions": (SAMPHubServer.op_declare_subscriptions, 1),
+    "getSubscriptions": (SAMPHubServer.op_get_subscriptions, 1),
+    "getRegisteredClients": (SAMPHubServer.op_get_registered_clients, 0),
+    "getSubscribedClients": (SAMPHubServer.op_get_subscribed_clients, 1),
+    "notify": (SAMPHubServer.op_notify, 2),
+    "notifyAll": (SAMPHubServer.op_notify_all, 1),
+    "call": (SAMPHubServer.op_call, 3),
+    "callAll": (SAMPHubServer.op_call_all, 2),
+    "callAndWait": (SAMPHubServer.op_call_and_wait, 3),
+    "reply": (SAMPHubServer.op_reply, 2),
+}
+
+
+def dispatch_keyed(
+    hub: SAMPHubServer, method: str, name: str, params: tuple[Any, ...],
+    extra: Mapping[str, tuple[Callable[..., Any], int]] | None = None,
+) -> Any:
+    """Run a hub method that takes a private key first (both profiles)."""
+    entry = _METHODS.get(name)
+    bound = False
+    if entry is None and extra is not None:
+        entry = extra.get(name)
+        bound = True
+    if entry is None:
+        raise SAMPHubError(f"unknown SAMP hub method {method!r}")
+    handler, nargs = entry
+    if len(params) != nargs + 1:
+        raise SAMPHubError(
+            f"{method} takes {nargs + 1} argument(s) (private-key first), got {len(params)}"
+        )
+    hub.check_running()
+    me = hub.registry.client(params[0])
+    hub.touch()
+    if bound:
+        return handler(me, *params[1:])
+    return handler(hub, me, *params[1:])
+
+
+class _StandardApp:
+    """HTTP app of the Standard Profile: XML-RPC ``samp.hub.*`` on any path."""
+
+    def __init__(self, hub: SAMPHubServer) -> None:
+        self._hub = hub
+        self._EXTRA: dict[str, tuple[Callable[..., Any], int]] = {
+            "setXmlrpcCallback": (hub.op_set_xmlrpc_callback, 1),
+        }
+
+    def handle(self, request: Request) -> Response:
+        if request.method != "POST":
+            return 200, [("Content-Type", "text/plain")], b"skyhop SAMP hub (XML-RPC over POST)\n"
+        return xmlrpc_reply(request.body, self._dispatch)
+
+    def _dispatch(self, method: str, params: tuple[Any, ...]) -> Any:
+        if not method.startswith("samp.hub."):
+            raise SAMPHubError(f"unknown method {method!r}: Standard Profile uses samp.hub.*")
+        name = method[len("samp.hub.") :]
+        hub = self._hub
+        if name == "ping":
+            hub.check_running()
+            return ""
+        if name == "register":
+            if len(params) != 1:
+                raise SAMPHubError("samp.hub.register takes 1 argument (the lockfile secret)")
+            if params[0] != hub._secret:
+                raise SAMPHubError("wrong SAMP secret", code=C.FAULT_BAD_SECRET)
+            hub.touch()
+            return hub.reg_info(hub.register_client(STANDARD))
+        return dispatch_keyed(hub, method, name, params, self._EXTRA)
