@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hop._registry import models
 from hop.errors import ConfigurationError
-from hop.models import Blob, JSONBlob, MessageModel
+from hop.models import Blob, JSONBlob, MessageModel, format_name
 
 __all__ = ["Headers", "normalize_headers", "pack", "unpack"]
 
@@ -23,10 +24,34 @@ logger = logging.getLogger("hop")
 Headers = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
 
 _TEST_HEADER = ("_test", b"true")
+_BLOB = format_name(Blob)
+_JSON = format_name(JSONBlob)
 
 
-def normalize_headers(headers: Headers | None) -> list[tuple[str, str | bytes]]:
-    """Return user headers as a list of ``(key, value)``, refusing reserved names."""
+# The headers pack() writes itself; a user header with one of these names would be
+# taken for hop's own (readers use the first "_format" they see).
+RESERVED_HEADERS = frozenset({"_id", "_sender", "_test", "_format"})
+
+
+def normalize_headers(
+    headers: Headers | None, *, allow_reserved: bool = False
+) -> list[tuple[str, str | bytes]]:
+    """Return user headers as a new list of ``(key, value)`` pairs.
+
+    Parameters
+    ----------
+    headers : mapping or sequence of pairs, optional
+        Header names are str; values are str, bytes or None.
+    allow_reserved : bool
+        Accept the names hop writes itself (``_id``, ``_sender``, ``_test``,
+        ``_format``), for forwarding messages that already carry them (``write_raw``).
+
+    Raises
+    ------
+    hop.errors.ConfigurationError
+        For a malformed pair, a non-str name, a value of another type, or (unless
+        ``allow_reserved``) a reserved name.
+    """
     if not headers:
         return []
     items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
@@ -39,12 +64,12 @@ def normalize_headers(headers: Headers | None) -> list[tuple[str, str | bytes]]:
             ) from None
         if not isinstance(key, str):
             raise ConfigurationError(f"header names must be str, got {key!r}")
-        if key.startswith("_"):
+        if not allow_reserved and key in RESERVED_HEADERS:
             raise ConfigurationError(
-                f"header name {key!r} starts with '_', which Hopskotch reserves for its own "
-                "headers (_id, _sender, _test, _format); rename the header"
+                f"header name {key!r} is one hop sets itself "
+                f"({', '.join(sorted(RESERVED_HEADERS))}); rename the header"
             )
-        if not isinstance(value, str | bytes | bytearray):
+        if value is not None and not isinstance(value, str | bytes | bytearray):
             raise ConfigurationError(
                 f"header {key!r} has a value of type {type(value).__name__}; use str or bytes"
             )
@@ -60,9 +85,9 @@ def _payload(message: Any) -> tuple[bytes, str]:
         wire = serialize()
         return wire["content"], wire["format"]
     if isinstance(message, bytes | bytearray | memoryview):
-        return bytes(message), Blob.format_name
+        return bytes(message), _BLOB
     try:
-        return json.dumps(message).encode("utf-8"), JSONBlob.format_name
+        return json.dumps(message).encode("utf-8"), _JSON
     except (TypeError, ValueError):
         raise TypeError(
             f"Unable to pack a message of type {type(message).__name__} which is not bytes "
@@ -93,22 +118,17 @@ def pack(
     return payload, out
 
 
-def _models() -> dict[str, type[MessageModel]]:
-    # The full registry (built-in models plus plugins) is built by hop._registry when it
-    # exists; this fallback keeps the codec usable on its own.
-    try:
-        from hop._registry import models
-    except ImportError:
-        return {"BLOB": Blob, "JSON": JSONBlob}
-    return models()
-
-
-def _format_header(headers: Sequence[tuple[str, Any]] | None) -> str | None:
+def _format_header(headers: Sequence[tuple[str, Any]] | None) -> str | bytes | None:
     if headers:
         for key, value in headers:
             if key == "_format":
-                return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+                return value  # type: ignore[no-any-return]
     return None
+
+
+def _as_blob(data: bytes, where: str, reason: str, *args: Any) -> Blob:
+    logger.warning("message %s " + reason + "; returning a Blob", where or "<message>", *args)
+    return Blob(content=data)
 
 
 def unpack(
@@ -118,53 +138,65 @@ def unpack(
 ) -> MessageModel:
     """Decode a consumed message into a model.
 
-    ``where`` (``topic[partition]@offset``) names the message in warnings. A message
-    that cannot be decoded becomes a :class:`~hop.models.Blob` with a warning: a
-    malformed message never stops a stream.
+    The reading rules of hop-client 0.13: the first ``_format`` header picks the model
+    (case-insensitively); without one, the pre-0.6 envelope ``{"format", "content"}``,
+    then any JSON (:class:`~hop.models.JSONBlob`), then :class:`~hop.models.Blob`.
+
+    Unlike upstream, this never raises: a message with an unknown format, or one its
+    model cannot decode, becomes a :class:`~hop.models.Blob` of the raw bytes and a
+    warning names it by ``where`` (``topic[partition]@offset``), so one bad message
+    never stops a stream.
     """
     data = value if value is not None else b""
     fmt = _format_header(headers)
-    models = _models()
+    registry = models()
     if fmt is not None:
-        cls = models.get(fmt.upper())
+        try:
+            name = fmt.decode("utf-8") if isinstance(fmt, bytes | bytearray) else str(fmt)
+        except UnicodeDecodeError:
+            return _as_blob(data, where, "has a _format header that is not UTF-8 (%r)", fmt)
+        cls = registry.get(name.upper())
         if cls is None:
-            logger.warning(
-                "message %s has unknown format %r; returning a Blob (known formats: %s)",
+            return _as_blob(
+                data,
                 where,
-                fmt,
-                ", ".join(sorted(models)),
+                "has unknown format %r (known formats: %s)",
+                name,
+                ", ".join(sorted(registry)),
             )
-            return Blob(content=data)
         try:
             return cls.deserialize(data)
         except Exception as exc:
-            logger.warning(
-                "message %s could not be decoded as %s (%s); returning a Blob", where, fmt, exc
-            )
-            return Blob(content=data)
+            # A plugin's deserialize may raise anything; the stream must go on.
+            return _as_blob(data, where, "could not be decoded as %s: %s", name, exc)
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, ValueError):
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        logger.info("message %s has an unknown format; returning a Blob", where or "<message>")
         return Blob(content=data)
     if isinstance(obj, Mapping) and "format" in obj and "content" in obj:
-        # The pre-0.6 envelope: {"format": name, "content": fields}.
-        old_format = obj["format"]
-        if old_format == "blob":
-            return JSONBlob(content=obj["content"])
-        cls = models.get(str(old_format).upper())
-        if cls is None:
-            logger.warning(
-                "message %s has unknown legacy format %r; returning a Blob", where, old_format
-            )
-            return Blob(content=data)
-        try:
-            return cls(**obj["content"])
-        except Exception as exc:
-            logger.warning(
-                "message %s: legacy %s content is invalid (%s); returning a Blob",
-                where,
-                old_format,
-                exc,
-            )
-            return Blob(content=data)
+        return _unpack_legacy(obj, data, where, registry)
     return JSONBlob(content=obj)
+
+
+def _unpack_legacy(
+    obj: Mapping[str, Any],
+    data: bytes,
+    where: str,
+    registry: Mapping[str, type[MessageModel]],
+) -> MessageModel:
+    # The pre-0.6 envelope: {"format": name, "content": the model's fields}.
+    old_format = obj["format"]
+    if old_format == "blob":
+        # "blob" was the old name of what is now JSONBlob.
+        return JSONBlob(content=obj["content"])
+    cls = registry.get(str(old_format).upper())
+    if cls is None:
+        return _as_blob(data, where, "has unknown legacy format %r", old_format)
+    content = obj["content"]
+    if not isinstance(content, Mapping):
+        return _as_blob(data, where, "has legacy %s content that is not an object", old_format)
+    try:
+        return cls(**content)
+    except Exception as exc:
+        return _as_blob(data, where, "has invalid legacy %s content: %s", old_format, exc)

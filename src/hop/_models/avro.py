@@ -1,0 +1,350 @@
+"""Avro object container messages, with a schema inferred when none is given.
+
+The wire form is an Avro Object Container File (``Obj\\x01``, metadata with the writer
+schema, sync marker, blocks), not the Confluent Schema Registry framing.
+
+Inferred schemas use maps for dicts and merge the types seen at each place into one
+union, in a fixed order (null, boolean, long, double, string, bytes, array, map). That
+order matters: Avro writers put a value in the first union branch it fits, and a Python
+``bool`` fits ``long`` and ``double``, an ``int`` fits ``double``. Maps rather than
+records because any str key is a valid map key, while record field names are limited
+to identifiers; every JSON-like value (plus bytes) therefore gets a schema and reads
+back equal.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import json
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any, ClassVar
+
+import fastavro
+
+from hop._models.base import MessageModel, _naming, _read_bytes, _source_of
+from hop.errors import SerializationError
+
+__all__ = ["AvroBlob", "AvroRecordCountError", "infer_schema"]
+
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+_PRIMITIVE_ORDER = ("null", "boolean", "long", "double", "string", "bytes")
+
+
+class AvroRecordCountError(SerializationError, TypeError):
+    """An Avro message holds more than one record where one was required.
+
+    A ``TypeError`` too, as in upstream hop-client.
+    """
+
+
+class _Types:
+    """The set of Avro types seen at one place in a value (a union being built)."""
+
+    __slots__ = ("array", "map", "primitives")
+
+    def __init__(self) -> None:
+        self.primitives: set[str] = set()
+        self.array: _Types | None = None
+        self.map: _Types | None = None
+
+    def add(self, value: Any, path: str) -> None:
+        # Order of tests: bool before int (bool is an int subclass).
+        if value is None:
+            self.primitives.add("null")
+        elif isinstance(value, bool):
+            self.primitives.add("boolean")
+        elif isinstance(value, int):
+            if not _LONG_MIN <= value <= _LONG_MAX:
+                raise SerializationError(
+                    f"AvroBlob content {path} = {value} does not fit in an Avro long (64 bits)"
+                )
+            self.primitives.add("long")
+        elif isinstance(value, float):
+            self.primitives.add("double")
+        elif isinstance(value, str):
+            self.primitives.add("string")
+        elif isinstance(value, bytes | bytearray):
+            self.primitives.add("bytes")
+        elif isinstance(value, dict):
+            if self.map is None:
+                self.map = _Types()
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise SerializationError(
+                        f"AvroBlob content {path} has a non-string key {key!r}; "
+                        "Avro maps need string keys"
+                    )
+                self.map.add(item, f"{path}[{key!r}]")
+        elif isinstance(value, list | tuple):
+            if self.array is None:
+                self.array = _Types()
+            for i, item in enumerate(value):
+                self.array.add(item, f"{path}[{i}]")
+        else:
+            raise SerializationError(
+                f"AvroBlob content {path} is a {type(value).__name__}, which has no Avro "
+                "type; give a schema or use JSON-like values and bytes"
+            )
+
+    def schema(self) -> Any:
+        branches: list[Any] = [p for p in _PRIMITIVE_ORDER if p in self.primitives]
+        if self.array is not None:
+            branches.append({"type": "array", "items": self.array.schema()})
+        if self.map is not None:
+            branches.append({"type": "map", "values": self.map.schema()})
+        if not branches:
+            return "null"  # an empty list or dict: any item type would do
+        return branches[0] if len(branches) == 1 else branches
+
+
+def infer_schema(records: collections.abc.Iterable[Any]) -> Any:
+    """Return an Avro schema that every record in ``records`` fits.
+
+    Raises
+    ------
+    hop.errors.SerializationError
+        If a value has no Avro type (the message gives its path in the content).
+    """
+    types = _Types()
+    for i, record in enumerate(records):
+        types.add(record, f"record {i}")
+    return types.schema()
+
+
+# Parsing a schema costs more than encoding a small record; messages of one stream
+# usually share a schema, so keep the parsed forms of recent ones.
+_PARSED: dict[str, Any] = {}
+_PARSED_MAX = 64
+
+
+def _parsed_schema(schema: Any) -> Any:
+    try:
+        key = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):
+        return fastavro.parse_schema(schema)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = fastavro.parse_schema(schema)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return parsed
+
+
+def _read_long(data: bytes, pos: int) -> tuple[int, int]:
+    # An Avro long: zig-zag encoded, little-endian base-128 varint.
+    shift = result = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
+
+
+# Writer schemas seen recently: raw JSON text -> parsed schema, so that a stream of
+# messages sharing a schema parses it once.
+_WRITER_SCHEMAS: dict[bytes, Any] = {}
+
+
+def _read_container_fast(data: bytes) -> tuple[list[Any], Any] | None:
+    """Decode an uncompressed container; ``None`` when the input needs the full reader."""
+    if data[:4] != b"Obj\x01":
+        return None
+    pos = 4
+    meta: dict[str, bytes] = {}
+    while True:
+        count, pos = _read_long(data, pos)
+        if count == 0:
+            break
+        if count < 0:
+            count = -count
+            _, pos = _read_long(data, pos)
+        for _ in range(count):
+            n, pos = _read_long(data, pos)
+            key = data[pos : pos + n].decode("utf-8")
+            pos += n
+            n, pos = _read_long(data, pos)
+            meta[key] = data[pos : pos + n]
+            pos += n
+    if meta.get("avro.codec", b"null") != b"null" or "avro.schema" not in meta:
+        return None
+    sync = data[pos : pos + 16]
+    pos += 16
+    raw_schema = meta["avro.schema"]
+    parsed = _WRITER_SCHEMAS.get(raw_schema)
+    if parsed is None:
+        parsed = fastavro.parse_schema(json.loads(raw_schema))
+        if len(_WRITER_SCHEMAS) >= _PARSED_MAX:
+            _WRITER_SCHEMAS.clear()
+        _WRITER_SCHEMAS[raw_schema] = parsed
+    records: list[Any] = []
+    stream = BytesIO(data)
+    end = len(data)
+    while pos < end:
+        count, pos = _read_long(data, pos)
+        size, pos = _read_long(data, pos)
+        if count < 0 or size < 0 or pos + size + 16 > end or count > max(size, 1):
+            return None
+        stream.seek(pos)
+        for _ in range(count):
+            records.append(fastavro.schemaless_reader(stream, parsed, None))
+        pos += size
+        if stream.tell() != pos or data[pos : pos + 16] != sync:
+            return None
+        pos += 16
+    # A fresh dict for each message: callers may modify the schema they are given.
+    return records, json.loads(raw_schema)
+
+
+def _read_container(data: bytes) -> tuple[list[Any], Any]:
+    try:
+        fast = _read_container_fast(data)
+    except Exception:
+        fast = None
+    if fast is not None:
+        return fast
+    # Compressed, unusual or damaged: fastavro's reader decides (and explains).
+    reader = fastavro.reader(BytesIO(data))
+    return list(reader), reader.writer_schema
+
+
+@dataclass(init=False, eq=False)
+class AvroBlob(MessageModel):
+    """Defines a message holding Avro data in an object container.
+
+    Parameters
+    ----------
+    content : JSON-like value, or a sequence of them
+        With ``single_record=True`` (the default) ``content`` is one record; with
+        ``False`` it is a sequence of records.
+    schema : dict, optional
+        The Avro schema of a record. When omitted one is inferred from the content
+        (and stored here once the message is encoded).
+    single_record : bool
+        Whether ``content`` is one record or a sequence of records.
+
+    Notes
+    -----
+    Equality compares ``content`` only, not schemas. Received messages with exactly one
+    record have ``single_record=True``; any other number gives ``single_record=False``
+    and a list, so multi-record messages round-trip.
+    """
+
+    content: Any
+    schema: Any = None
+    single_record: bool = True
+
+    format_name: ClassVar[str] = "avro"
+
+    def __init__(self, content: Any, schema: Any = None, single_record: bool = True) -> None:
+        if not single_record and not isinstance(content, collections.abc.Sequence):
+            raise TypeError(
+                "AvroBlob requires content to be a sequence of records when single_record = False"
+            )
+        self.content = content
+        self.schema = schema
+        self.single_record = single_record
+
+    def __str__(self) -> str:
+        return str(self.content)
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        assert isinstance(other, AvroBlob)
+        return bool(self.content == other.content)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable content
+
+    def __bytes__(self) -> bytes:
+        records = [self.content] if self.single_record else list(self.content)
+        if self.schema is None:
+            self.schema = infer_schema(records)
+        try:
+            parsed = _parsed_schema(self.schema)
+        except Exception as exc:  # fastavro reports bad schemas with assorted types
+            raise SerializationError(f"AvroBlob schema is not a valid Avro schema: {exc}") from exc
+        buffer = BytesIO()
+        try:
+            fastavro.writer(buffer, parsed, records)
+        except Exception as exc:
+            raise SerializationError(
+                f"AvroBlob content does not match its schema: {type(exc).__name__}: {exc}"
+            ) from exc
+        return buffer.getvalue()
+
+    @classmethod
+    def _read(cls, data: bytes, single_record: bool | None) -> AvroBlob:
+        try:
+            records, schema = _read_container(data)
+        except Exception as exc:
+            # fastavro signals damaged input with many exception types (ValueError,
+            # EOFError, IndexError, UnicodeDecodeError, ...); all mean the same here.
+            raise SerializationError(
+                f"Avro message is not a readable Avro object container: "
+                f"{type(exc).__name__}: {exc}",
+                raw=data,
+            ) from None
+        if single_record is None:
+            single_record = len(records) == 1
+        if single_record:
+            if len(records) != 1:
+                raise AvroRecordCountError(
+                    "AvroBlob requires content to be a single record when single_record = "
+                    f"True, number of records in message being deserialized is {len(records)}.",
+                    raw=data,
+                )
+            return cls(content=records[0], schema=schema, single_record=True)
+        return cls(content=records, schema=schema, single_record=False)
+
+    @classmethod
+    def deserialize(cls, data: bytes, single_record: bool | None = None) -> AvroBlob:
+        """Decode an Avro object container.
+
+        Parameters
+        ----------
+        data : bytes
+            The container.
+        single_record : bool or None
+            ``None`` (default): one record gives that record as ``content``, any other
+            number a list. ``True``: exactly one record is required. ``False``: always a
+            list.
+
+        Raises
+        ------
+        hop.errors.SerializationError
+            If ``data`` is not an Avro container.
+        AvroRecordCountError
+            With ``single_record=True`` and not exactly one record (also a TypeError).
+        """
+        return cls._read(bytes(data), single_record)
+
+    @classmethod
+    def load(cls, blob_input: Any, single_record: bool | None = None) -> AvroBlob:
+        """Create a blob message from input Avro data.
+
+        Parameters
+        ----------
+        blob_input : bytes or file object
+            The encoded Avro data.
+        single_record : bool or None
+            As for :meth:`deserialize`.
+
+        Returns
+        -------
+        AvroBlob
+            The message.
+        """
+        if isinstance(blob_input, str):
+            raise TypeError("AvroBlob.load needs bytes or a binary file, not str")
+        with _naming(_source_of(blob_input)):
+            return cls._read(_read_bytes(blob_input, "AvroBlob"), single_record)
+
+    @classmethod
+    def load_file(cls, filename: str, single_record: bool | None = None) -> AvroBlob:
+        """Create a new message model from an Avro container file."""
+        with open(filename, "rb") as f, _naming(str(filename)):
+            return cls._read(f.read(), single_record)

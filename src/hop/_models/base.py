@@ -1,0 +1,370 @@
+"""The model protocol (:class:`MessageModel`) and the models that need no parser."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from inspect import isgenerator
+from typing import Any, ClassVar, TypeVar
+
+from hop.errors import SerializationError
+
+__all__ = [
+    "Blob",
+    "ExternalMessage",
+    "JSONBlob",
+    "JSONType",
+    "MessageModel",
+    "format_name",
+]
+
+JSONType = str | int | float | bool | None | dict[str, Any] | list[Any]
+
+_M = TypeVar("_M", bound="MessageModel")
+
+
+def format_name(cls: type) -> str:
+    """Return the wire format name of a model class.
+
+    Parameters
+    ----------
+    cls : type
+        A message model class.
+
+    Returns
+    -------
+    str
+        The class attribute ``format_name`` when the class (or a base) defines one as a
+        string, else the class name in lower case.
+    """
+    name = getattr(cls, "format_name", None)
+    return name if isinstance(name, str) else cls.__name__.lower()
+
+
+# -- input helpers shared by the models -----------------------------------------------
+
+
+def _source_of(input_: Any) -> str | None:
+    name = getattr(input_, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def _read_bytes(input_: Any, what: str) -> bytes:
+    """Return the bytes of ``input_``: bytes, str (UTF-8), a file object or a generator."""
+    if isinstance(input_, bytes):
+        return input_
+    if isinstance(input_, bytearray | memoryview):
+        return bytes(input_)
+    if isinstance(input_, str):
+        return input_.encode("utf-8")
+    if hasattr(input_, "read"):
+        data = input_.read()
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if isgenerator(input_):
+        chunks: list[Any] = list(input_)
+        return b"".join(c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in chunks)
+    raise TypeError(
+        f"{what} input must be bytes, str, a file object or a generator, "
+        f"not {type(input_).__name__}"
+    )
+
+
+def _decode_utf8(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SerializationError(
+            f"{what} is not valid UTF-8 text: {exc.reason} at byte {exc.start}",
+            raw=data,
+            position=f"byte {exc.start}",
+        ) from None
+
+
+def _read_text(input_: Any, what: str) -> str:
+    if isinstance(input_, str):
+        return input_
+    if hasattr(input_, "read"):
+        data = input_.read()
+        if isinstance(data, str):
+            return data
+        return _decode_utf8(bytes(data), what)
+    return _decode_utf8(_read_bytes(input_, what), what)
+
+
+def _json_error(exc: json.JSONDecodeError, data: bytes | str, what: str) -> SerializationError:
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return SerializationError(
+        f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+        raw=raw,
+        position=f"line {exc.lineno}, column {exc.colno}",
+    )
+
+
+def _loads_json(data: bytes | str, what: str) -> Any:
+    """``json.loads`` that reports bad input as a :class:`SerializationError`."""
+    text = _decode_utf8(data, what) if isinstance(data, bytes | bytearray) else data
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _json_error(exc, data, what) from None
+    except RecursionError:
+        raise SerializationError(
+            f"{what} is JSON nested too deeply to decode",
+            raw=data if isinstance(data, bytes) else None,
+        ) from None
+
+
+@contextmanager
+def _naming(source: str | None) -> Iterator[None]:
+    """Prefix errors raised inside the block with the file they come from."""
+    try:
+        yield
+    except SerializationError as exc:
+        if source is None or exc.source is not None:
+            raise
+        raise type(exc)(
+            f"{source}: {exc}", raw=exc.raw, source=source, position=exc.position
+        ) from exc
+
+
+# -- the protocol ---------------------------------------------------------------------
+
+
+@dataclass
+class MessageModel(ABC):  # noqa: B024 - abstract in intent; ``load`` raises when not overridden
+    """An abstract message model.
+
+    Subclasses are dataclasses. By default the fields travel as a JSON object; a model
+    that needs another encoding overrides :meth:`serialize` (or ``__bytes__``) and
+    :meth:`deserialize`. A model names its wire format with a ``format_name`` class
+    attribute, else its lower-cased class name is used (see :func:`format_name`).
+    """
+
+    def __bytes__(self) -> bytes:
+        return json.dumps(asdict(self)).encode("utf-8")
+
+    def serialize(self) -> dict[str, Any]:
+        """Wrap the message with its format and content.
+
+        Returns
+        -------
+        dict
+            ``{"format": <format name>, "content": <encoded bytes>}``.
+        """
+        return {"format": format_name(type(self)), "content": bytes(self)}
+
+    @classmethod
+    def deserialize(cls: type[_M], data: bytes) -> _M:
+        """Unwrap a message produced by :meth:`serialize` (the ``"content"`` value).
+
+        Parameters
+        ----------
+        data : bytes
+            The encoded message.
+
+        Returns
+        -------
+        MessageModel
+            An instance of the model class.
+
+        Raises
+        ------
+        hop.errors.SerializationError
+            If ``data`` is not a JSON object whose keys are the model's fields.
+        """
+        what = f"{cls.__name__} message"
+        obj = _loads_json(data, what)
+        if not isinstance(obj, dict):
+            raise SerializationError(
+                f"{what} must be a JSON object, got {type(obj).__name__}", raw=data
+            )
+        try:
+            return cls(**obj)
+        except TypeError as exc:
+            raise SerializationError(f"{what} has the wrong fields: {exc}", raw=data) from None
+
+    @classmethod
+    def load(cls: type[_M], input_: Any) -> _M:
+        """Create a new message model from a file object or string.
+
+        This base implementation has no functionality and should not be called.
+
+        Parameters
+        ----------
+        input_ : file object or str
+            The serialized model.
+
+        Returns
+        -------
+        MessageModel
+            The message model.
+        """
+        raise NotImplementedError(f"{cls.__name__}.load() is not implemented")
+
+    @classmethod
+    def load_file(cls: type[_M], filename: str) -> _M:
+        """Create a new message model from a file.
+
+        Parameters
+        ----------
+        filename : str
+            The path to a file, opened in text mode and passed to :meth:`load`.
+
+        Returns
+        -------
+        MessageModel
+            The message model.
+        """
+        with open(filename) as f, _naming(str(filename)):
+            return cls.load(f)
+
+
+@dataclass
+class Blob(MessageModel):
+    """Defines an opaque message blob: bytes sent as they are.
+
+    Attributes
+    ----------
+    content : bytes
+        The message payload.
+    """
+
+    content: bytes
+
+    def __bytes__(self) -> bytes:
+        return bytes(self.content)
+
+    def __str__(self) -> str:
+        return str(self.content)
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> Blob:
+        """Wrap received bytes; never fails."""
+        return cls(content=data)
+
+    @classmethod
+    def load(cls, blob_input: Any) -> Blob:
+        """Create a blob message from input data.
+
+        Parameters
+        ----------
+        blob_input : bytes, str or file object
+            The unstructured message data (a str is encoded as UTF-8).
+
+        Returns
+        -------
+        Blob
+            The Blob.
+        """
+        return cls(content=_read_bytes(blob_input, "Blob"))
+
+    @classmethod
+    def load_file(cls, filename: str) -> Blob:
+        """Create a blob message from the bytes of a file."""
+        with open(filename, "rb") as f:
+            return cls.load(f)
+
+
+@dataclass
+class JSONBlob(MessageModel):
+    """Defines a message holding any JSON-encodable value.
+
+    Attributes
+    ----------
+    content : JSONType
+        The decoded JSON value.
+    """
+
+    content: JSONType
+
+    format_name: ClassVar[str] = "json"
+
+    def __bytes__(self) -> bytes:
+        # Default separators: the bytes upstream hop-client sends for the same content.
+        try:
+            return json.dumps(self.content).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise SerializationError(f"JSONBlob content cannot be encoded: {exc}") from None
+
+    def __str__(self) -> str:
+        return str(self.content)
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> JSONBlob:
+        """Decode UTF-8 JSON bytes.
+
+        Raises
+        ------
+        hop.errors.SerializationError
+            If ``data`` is not UTF-8 JSON; the message gives the line and column.
+        """
+        return cls(content=_loads_json(data, "JSON message"))
+
+    @classmethod
+    def load(cls, blob_input: Any) -> JSONBlob:
+        """Create a JSON message from input text.
+
+        Parameters
+        ----------
+        blob_input : str, bytes or file object
+            The JSON text.
+
+        Returns
+        -------
+        JSONBlob
+            The message.
+
+        Raises
+        ------
+        hop.errors.SerializationError
+            If the input is not JSON (the message gives the line and column).
+        """
+        with _naming(_source_of(blob_input)):
+            return cls(content=_loads_json(_read_text(blob_input, "JSON input"), "JSON input"))
+
+    @classmethod
+    def load_file(cls, filename: str) -> JSONBlob:
+        """Create a JSON message from a file (read as UTF-8)."""
+        with open(filename, "rb") as f, _naming(str(filename)):
+            return cls.load(f.read())
+
+
+@dataclass
+class ExternalMessage(MessageModel):
+    """Defines a message which refers to data stored externally at some URL.
+
+    The large-message offload service replaces an oversized message with one of these.
+
+    Attributes
+    ----------
+    url : str
+        Where the original message can be fetched.
+    """
+
+    url: str
+
+    format_name: ClassVar[str] = "external"
+
+    @classmethod
+    def deserialize(cls, data: bytes) -> ExternalMessage:
+        """Decode ``{"url": ...}``."""
+        return cls._from_json(_loads_json(data, "external message reference"), data)
+
+    @classmethod
+    def _from_json(cls, obj: Any, raw: bytes | None) -> ExternalMessage:
+        if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
+            raise SerializationError(
+                'an external message reference must be a JSON object {"url": "<string>"}',
+                raw=raw,
+            )
+        return cls(url=obj["url"])
+
+    @classmethod
+    def load(cls, input_: Any) -> ExternalMessage:
+        """Create an external message reference from JSON text ``{"url": ...}``."""
+        with _naming(_source_of(input_)):
+            text = _read_text(input_, "external message reference")
+            return cls._from_json(_loads_json(text, "external message reference"), None)
