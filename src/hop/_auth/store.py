@@ -186,8 +186,8 @@ def _missing_store(path: str) -> FileNotFoundError:
 
     return FileNotFoundError(
         errno.ENOENT,
-        "No credential file; add a credential with `hop auth add`, or disable "
-        "authentication (--no-auth, Stream(auth=False))",
+        "No credential file; store one with `hop auth add [CSV_FILE]` (get one from "
+        "https://my.hop.scimma.org), or disable authentication (--no-auth, Stream(auth=False))",
         path,
     )
 
