@@ -1,0 +1,245 @@
+"""RobustProducer's sender thread, driven against an in-memory fake producer."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError
+
+from hop.errors import ConfigurationError, DeliveryError
+from hop.robust_publisher import PublicationJournal, RobustProducer
+
+
+class _FakeMessage:
+    def __init__(self, topic: str, value: bytes) -> None:
+        self._topic, self._value = topic, value
+
+    def topic(self) -> str:
+        return self._topic
+
+    def value(self) -> bytes:
+        return self._value
+
+    def error(self) -> None:
+        return None
+
+
+class FakeProducer:
+    """Acknowledges what was written when polled; can fail chosen payloads or go down."""
+
+    def __init__(self, default_topic: str | None = "topic") -> None:
+        self.default_topic = default_topic
+        self.auth = None
+        self.pending: deque[tuple[bytes, Any, str, Any, Callable[..., None]]] = deque()
+        self.delivered: list[tuple[bytes, Any, str, Any]] = []
+        self.attempts: dict[bytes, int] = {}
+        self.errors: dict[bytes, list[KafkaError]] = {}
+        self.up = True
+        self.closed = False
+        self.raise_on_write: BaseException | None = None
+        self._cond = threading.Condition()
+
+    def write_raw(
+        self,
+        packed_message: bytes,
+        headers: Any = None,
+        delivery_callback: Callable[..., None] | None = None,
+        topic: str | None = None,
+        key: Any = None,
+    ) -> None:
+        if self.raise_on_write is not None:
+            raise self.raise_on_write
+        assert delivery_callback is not None
+        with self._cond:
+            self.attempts[packed_message] = self.attempts.get(packed_message, 0) + 1
+            self.pending.append(
+                (packed_message, headers, topic or self.default_topic, key, delivery_callback)
+            )
+            self._cond.notify_all()
+
+    def _poll(self, timeout: float = 0.0) -> int:
+        with self._cond:
+            if not (self.up and self.pending):
+                # Like librdkafka: block until something happens or the timeout ends.
+                self._cond.wait(timeout)
+            if not self.up:
+                return 0
+            batch, self.pending = list(self.pending), deque()
+        for value, headers, topic, key, callback in batch:
+            errs = self.errors.get(value)
+            err = errs.pop(0) if errs else None
+            if err is None:
+                self.delivered.append((value, headers, topic, key))
+            callback(err, _FakeMessage(topic, value))
+        return len(batch)
+
+    def set_up(self, up: bool) -> None:
+        with self._cond:
+            self.up = up
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> int:
+        self._poll(0)
+        return len(self.pending)
+
+    def close(self) -> int:
+        self.closed = True
+        return 0
+
+
+def _producer(tmp_path: Path, fake: FakeProducer, **kw: Any) -> RobustProducer:
+    journal = PublicationJournal(str(tmp_path / "pub.journal"), **kw)
+    return RobustProducer._with_producer(fake, journal)
+
+
+def _payloads(fake: FakeProducer) -> list[Any]:
+    return [json.loads(value) for value, *_ in fake.delivered]
+
+
+def test_every_written_message_is_delivered_and_the_journal_ends_empty(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    with _producer(tmp_path, fake) as publisher:
+        for i in range(500):
+            publisher.write({"n": i})
+    assert sorted(p["n"] for p in _payloads(fake)) == list(range(500))
+    assert fake.closed
+    with PublicationJournal(str(tmp_path / "pub.journal")) as journal:
+        assert journal._counts() == (0, 0)
+
+
+def test_headers_key_topic_and_id_reach_the_producer(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    with _producer(tmp_path, fake) as publisher:
+        publisher.write(b"raw", headers={"h": "v"}, topic="other", key="k", test=True)
+    [(value, headers, topic, key)] = fake.delivered
+    names = [name for name, _ in headers]
+    assert (value, topic, key) == (b"raw", "other", b"k")
+    assert ("h", b"v") in headers and ("_test", b"true") in headers
+    assert "_id" in names and names[-1] == "_format"
+
+
+def test_transient_failures_are_resent_and_the_user_callback_sees_one_success(
+    tmp_path: Path,
+) -> None:
+    fake = FakeProducer()
+    seen: list[Any] = []
+    with _producer(tmp_path, fake) as publisher:
+        payload = json.dumps({"n": 1}).encode()
+        fake.errors[payload] = [KafkaError(KafkaError._MSG_TIMED_OUT)] * 2
+        publisher.write({"n": 1}, delivery_callback=lambda err, msg: seen.append(err))
+    assert fake.attempts[payload] == 3
+    assert _payloads(fake) == [{"n": 1}]
+    assert seen == [None]
+
+
+def test_permanently_refused_message_is_dropped_and_reported_to_the_user(
+    tmp_path: Path,
+) -> None:
+    fake = FakeProducer()
+    seen: list[Any] = []
+    with _producer(tmp_path, fake) as publisher:
+        payload = json.dumps("huge").encode()
+        fake.errors[payload] = [KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)]
+        publisher.write("huge", delivery_callback=lambda err, msg: seen.append(err))
+        publisher.write("fine")
+    assert fake.attempts[payload] == 1
+    assert _payloads(fake) == ["fine"]
+    assert [e.code() for e in seen] == [KafkaError.MSG_SIZE_TOO_LARGE]
+
+
+def test_messages_left_in_the_journal_are_sent_on_start(tmp_path: Path) -> None:
+    with PublicationJournal(str(tmp_path / "pub.journal")) as journal:
+        for i in range(3):
+            journal.queue_message(json.dumps(i).encode(), [("_id", b"x")], topic="old-topic")
+    fake = FakeProducer()
+    with _producer(tmp_path, fake):
+        pass
+    assert sorted(_payloads(fake)) == [0, 1, 2]
+    assert {topic for _, _, topic, _ in fake.delivered} == {"old-topic"}
+
+
+def test_stop_with_timeout_during_an_outage_keeps_messages_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    fake = FakeProducer()
+    fake.set_up(False)
+    publisher = _producer(tmp_path, fake)
+    publisher.start()
+    for i in range(10):
+        publisher.write(i)
+    with pytest.raises(DeliveryError, match="10 message"):
+        publisher.stop(timeout=0.5)
+    assert not publisher.is_alive()
+    assert fake.delivered == []
+    with PublicationJournal(str(tmp_path / "pub.journal")) as journal:
+        assert sum(journal._counts()) == 10
+
+
+def test_messages_written_during_an_outage_arrive_when_it_ends(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    fake.set_up(False)
+    publisher = _producer(tmp_path, fake)
+    publisher.start()
+    for i in range(50):
+        publisher.write(i)
+    fake.set_up(True)
+    publisher.stop(timeout=60)
+    assert sorted(_payloads(fake)) == list(range(50))
+
+
+def test_write_outside_start_and_stop_raises_runtime_error(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    publisher = _producer(tmp_path, fake)
+    with pytest.raises(RuntimeError, match="call start"):
+        publisher.write(1)
+    publisher.start()
+    with pytest.raises(RuntimeError, match="start\\(\\) runs once"):
+        publisher.start()
+    publisher.stop()
+    with pytest.raises(RuntimeError):
+        publisher.write(1)
+    publisher.stop()  # idempotent
+
+
+def test_sender_failure_surfaces_from_write_and_stop(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    fake.raise_on_write = OSError("disk on fire")
+    publisher = _producer(tmp_path, fake)
+    publisher.start()
+    publisher.write(1)
+    publisher.join(timeout=30)
+    assert not publisher.is_alive()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        publisher.write(2)
+    with pytest.raises(OSError, match="disk on fire"):
+        publisher.stop()
+
+
+def test_write_without_any_topic_is_a_configuration_error(tmp_path: Path) -> None:
+    with (
+        _producer(tmp_path, FakeProducer(default_topic=None)) as publisher,
+        pytest.raises(ConfigurationError, match="topic"),
+    ):
+        publisher.write(1)
+
+
+def test_fsync_mode_delivers_from_concurrent_writers(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    with _producer(tmp_path, fake, durability="fsync") as publisher:
+
+        def write(base: int) -> None:
+            for i in range(50):
+                publisher.write(base + i)
+
+        threads = [threading.Thread(target=write, args=(k * 1000,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert len(_payloads(fake)) == 200
