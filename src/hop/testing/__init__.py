@@ -1,0 +1,22 @@
+"""Test helpers: a real Apache Kafka broker on 127.0.0.1 (see :mod:`hop.testing.broker`).
+
+Names are imported lazily so that ``python -m hop.testing.broker`` does not load the
+module twice, and importing :mod:`hop.testing` costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hop.testing.broker import DEFAULT_USERS, BrokerError, BrokerPorts, KafkaBroker
+
+__all__ = ["DEFAULT_USERS", "BrokerError", "BrokerPorts", "KafkaBroker"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from hop.testing import broker
+
+        return getattr(broker, name)
+    raise AttributeError(f"module 'hop.testing' has no attribute {name!r}")

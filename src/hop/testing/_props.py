@@ -1,0 +1,170 @@
+"""The test broker's configuration files, rendered from plain values (no I/O)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from hop.testing._tls import TLSFiles
+
+#: The largest record batch the test broker accepts: room for ~1 MB IGWN alerts
+#: (base64 sky maps) plus headers and batch overhead.
+MESSAGE_MAX_BYTES = 4 * 1024 * 1024
+
+#: Characters allowed in test user names and passwords. StorageTool's ``-S`` syntax
+#: splits on ``,`` ``=`` and ``]``, so anything fancier would need quoting.
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+_SCRAM_JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+
+
+@dataclass(frozen=True)
+class BrokerPorts:
+    """The TCP ports of the broker's four listeners, all on 127.0.0.1."""
+
+    plaintext: int
+    """Unauthenticated clients; they act as the super user ``ANONYMOUS``."""
+    controller: int
+    """The KRaft controller; not advertised to clients."""
+    sasl_plaintext: int
+    """SCRAM-SHA-512 without TLS."""
+    sasl_ssl: int
+    """SCRAM-SHA-512 over TLS."""
+
+    @classmethod
+    def free(cls) -> BrokerPorts:
+        """Pick four distinct ports that are free on 127.0.0.1 right now."""
+        return cls(*free_ports(4))
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the ports keyed by listener name, as stored in ``broker.json``."""
+        return {
+            "plaintext": self.plaintext,
+            "controller": self.controller,
+            "sasl_plaintext": self.sasl_plaintext,
+            "sasl_ssl": self.sasl_ssl,
+        }
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct TCP ports that are free on 127.0.0.1.
+
+    All sockets stay bound until every port is chosen, so the kernel cannot hand
+    out the same port twice; another process may still take one before the broker
+    binds it, which the broker then reports as a start-up failure.
+    """
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def check_users(users: Mapping[str, str]) -> None:
+    """Raise ``ValueError`` for a user name or password StorageTool cannot take."""
+    for name, password in users.items():
+        for what, value in (("user name", name), ("password", password)):
+            if not value or not set(value) <= _SAFE_CHARS:
+                raise ValueError(
+                    f"test broker {what} {value!r} (user {name!r}) must be non-empty and use "
+                    "only letters, digits, '-', '_' and '.'"
+                )
+
+
+def scram_arguments(users: Mapping[str, str]) -> list[str]:
+    """Return StorageTool's ``-S`` arguments that create the SCRAM users at format time."""
+    args = []
+    for name, password in users.items():
+        args += ["-S", f"SCRAM-SHA-512=[name={name},password={password}]"]
+    return args
+
+
+def server_properties(ports: BrokerPorts, log_dir: Path, tls: TLSFiles) -> str:
+    """Render ``server.properties`` for a single-node KRaft broker and controller."""
+    host = "127.0.0.1"
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{host}:{ports.controller}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listeners": ",".join([
+            f"PLAINTEXT://{host}:{ports.plaintext}",
+            f"CONTROLLER://{host}:{ports.controller}",
+            f"SASL_PLAINTEXT://{host}:{ports.sasl_plaintext}",
+            f"SASL_SSL://{host}:{ports.sasl_ssl}",
+        ]),
+        "advertised.listeners": ",".join([
+            f"PLAINTEXT://{host}:{ports.plaintext}",
+            f"SASL_PLAINTEXT://{host}:{ports.sasl_plaintext}",
+            f"SASL_SSL://{host}:{ports.sasl_ssl}",
+        ]),
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+            "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+        ),
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": _SCRAM_JAAS,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": _SCRAM_JAAS,
+        "listener.name.sasl_ssl.ssl.keystore.type": "PKCS12",
+        "listener.name.sasl_ssl.ssl.keystore.location": str(tls.keystore),
+        "listener.name.sasl_ssl.ssl.keystore.password": tls.keystore_password,
+        "listener.name.sasl_ssl.ssl.key.password": tls.keystore_password,
+        # ANONYMOUS must be super: the node talks to its own controller over PLAINTEXT.
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS;User:admin",
+        "allow.everyone.if.no.acl.found": "false",
+        "auto.create.topics.enable": "false",
+        "log.dirs": str(log_dir),
+        "num.partitions": "1",
+        "default.replication.factor": "1",
+        "min.insync.replicas": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.num.partitions": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        # Large alerts: the batch limit, and the fetch limits kept at least as large so a
+        # consumer is never stuck behind a batch it may not fetch.
+        "message.max.bytes": str(MESSAGE_MAX_BYTES),
+        "replica.fetch.max.bytes": str(MESSAGE_MAX_BYTES),
+        "replica.fetch.response.max.bytes": str(4 * MESSAGE_MAX_BYTES),
+        # Two cores in CI: fewer threads, and a small dedupe buffer for the compacted
+        # offsets topic (the default 128 MiB would dominate the heap).
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "background.threads": "4",
+        "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+        "num.recovery.threads.per.data.dir": "1",
+    }
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def log4j2_properties(log_file: Path) -> str:
+    """Render a log4j2 configuration that writes the broker's log to ``log_file``."""
+    return "\n".join([
+        "status = warn",
+        "appender.file.type = File",
+        "appender.file.name = FILE",
+        f"appender.file.fileName = {log_file}",
+        "appender.file.append = true",
+        "appender.file.layout.type = PatternLayout",
+        "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+        "rootLogger.level = INFO",
+        "rootLogger.appenderRef.file.ref = FILE",
+        # Refused requests are what the ACL tests look for when they fail.
+        "logger.authorizer.name = kafka.authorizer.logger",
+        "logger.authorizer.level = INFO",
+        "logger.request.name = kafka.request.logger",
+        "logger.request.level = WARN",
+        "",
+    ])

@@ -1,0 +1,98 @@
+"""Integration tests run against one real Kafka broker per test session.
+
+Fixtures
+--------
+kafka_broker
+    The started :class:`hop.testing.KafkaBroker` (session scope). Tests that kill or
+    restart it must leave it running.
+make_topic(partitions=1, config=None) -> str
+    Creates a uniquely named topic and returns its name.
+unique_topic
+    One such topic with one partition.
+unique_group
+    A consumer group id no other test uses.
+kafka_url(topic, listener="plaintext", user=None) -> str
+    ``kafka://[user@]127.0.0.1:<port>/<topic>`` for the given listener.
+
+Every test in this folder gets the ``broker`` marker. Outside CI a broker that cannot
+start skips these tests; in CI (``CI=true``) it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from hop.testing import BrokerError, KafkaBroker
+
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # This hook sees every collected item, not only this folder's.
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.broker)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """The session's Kafka broker, started on first use and stopped at the end."""
+    # Under pytest's basetemp, so the broker log of a failed run is still there after it.
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    try:
+        broker.start()
+    except BrokerError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            raise
+        pytest.skip(f"no Kafka broker (set CI=true to make this an error): {exc}")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60]
+
+
+@pytest.fixture
+def make_topic(
+    kafka_broker: KafkaBroker, request: pytest.FixtureRequest
+) -> Callable[..., str]:
+    """Factory: ``make_topic(partitions=1, config=None)`` creates a fresh topic."""
+
+    def make(partitions: int = 1, config: Mapping[str, str] | None = None) -> str:
+        name = f"{_slug(request.node.name)}-{uuid.uuid4().hex[:8]}"
+        kafka_broker.create_topic(name, partitions, config)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def unique_topic(make_topic: Callable[..., str]) -> str:
+    """A new single-partition topic for this test."""
+    return make_topic()
+
+
+@pytest.fixture
+def unique_group(request: pytest.FixtureRequest) -> str:
+    """A consumer group id unique to this test."""
+    return f"g-{_slug(request.node.name)}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def kafka_url(kafka_broker: KafkaBroker) -> Callable[..., str]:
+    """Factory: ``kafka_url(topic, listener="plaintext", user=None)`` -> ``kafka://`` URL."""
+
+    def url(topic: str, listener: str = "plaintext", user: str | None = None) -> str:
+        userinfo = f"{user}@" if user else ""
+        return f"kafka://{userinfo}{kafka_broker.bootstrap[listener]}/{topic}"
+
+    return url
