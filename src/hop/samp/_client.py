@@ -119,8 +119,6 @@ class SAMPClient:
         # Default behaviour every SAMP client should have.
         self.bind_receive_call(C.MTYPE_PING, self._ping_handler, declare=False)
         self.bind_receive_call("client.env.get", self._env_get_handler, declare=False)
-        self.bind_receive_notification(C.MTYPE_SHUTDOWN, self._gone_handler, declare=False)
-        self.bind_receive_notification(C.MTYPE_DISCONNECT, self._gone_handler, declare=False)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -255,7 +253,8 @@ class SAMPClient:
         if subscriptions is not None:
             self._extra_subscriptions = dict(subscriptions)
         with self._lock:
-            subs: dict[str, Any] = {}
+            # Always heard, whatever the user binds: they end this client's registration.
+            subs: dict[str, Any] = {C.MTYPE_SHUTDOWN: {}, C.MTYPE_DISCONNECT: {}}
             for mtype, (_, meta) in self._notification_bindings.items():
                 subs[mtype] = meta
             for mtype, (_, meta) in self._call_bindings.items():
@@ -346,6 +345,8 @@ class SAMPClient:
                              ) -> str:
         """Run the functions bound to the notification's MType (all matching patterns)."""
         mtype, params, extra = _split_message(message)
+        if mtype in (C.MTYPE_SHUTDOWN, C.MTYPE_DISCONNECT):
+            self._gone_handler(private_key, sender_id, mtype, params, extra)
         with self._lock:
             handlers = [self._notification_bindings[p][0] for p in mtype_subtypes(mtype)
                         if p in self._notification_bindings]

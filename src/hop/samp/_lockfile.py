@@ -162,11 +162,17 @@ def hub_is_alive(params: Mapping[str, str], *, timeout: float = _PING_TIMEOUT_S)
 
     try:
         ctx = make_ssl_context(server_side=False) if url.startswith("https") else None
-        make_proxy(url, timeout=timeout, ssl_context=ctx).samp.hub.ping()
+        proxy = make_proxy(url, timeout=timeout, ssl_context=ctx)
+    except Exception:
+        return False
+    try:
+        proxy.samp.hub.ping()
     except xmlrpc.client.Fault:
         return True
-    except (OSError, xmlrpc.client.ProtocolError, ValueError, Exception):
+    except Exception:
         return False
+    finally:
+        proxy("close")()
     return True
 
 
