@@ -1,0 +1,239 @@
+"""pack/unpack: the bytes and headers on the wire, and the reading rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hop import _codec
+from hop._registry import deserializer_enum
+from hop.errors import ConfigurationError
+from hop.models import (
+    AvroBlob,
+    Blob,
+    ExternalMessage,
+    GCNCircular,
+    GCNTextNotice,
+    JSONBlob,
+    VOEvent,
+)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "hop-client"
+
+
+def header_names(headers: list[tuple[str, Any]]) -> list[str]:
+    return [k for k, _ in headers]
+
+
+# -- pack -----------------------------------------------------------------------------
+
+
+def test_pack_json_value_marks_test_and_adds_a_raw_uuid() -> None:
+    payload, headers = _codec.pack({"a": 1}, test=True)
+    assert payload == b'{"a": 1}'
+    assert header_names(headers) == ["_id", "_test", "_format"]
+    assert len(headers[0][1]) == 16
+    assert headers[1:] == [("_test", b"true"), ("_format", b"json")]
+
+
+def test_pack_string_is_json() -> None:
+    assert _codec.pack("hello")[0] == b'"hello"'
+
+
+def test_pack_bytes_is_a_blob_after_the_users_headers() -> None:
+    payload, headers = _codec.pack(b"\xff\x00", headers={"x": "y"})
+    assert payload == b"\xff\x00"
+    assert header_names(headers) == ["x", "_id", "_format"]
+    assert headers[0] == ("x", "y")
+    assert headers[-1] == ("_format", b"blob")
+
+
+def test_pack_circular_with_sender() -> None:
+    circular = GCNCircular(header={"title": "T", "number": "1"}, body="b")
+    payload, headers = _codec.pack(circular, sender="alice")
+    assert payload == b'{"header": {"title": "T", "number": "1"}, "body": "b"}'
+    assert header_names(headers) == ["_id", "_sender", "_format"]
+    assert headers[1:] == [("_sender", b"alice"), ("_format", b"circular")]
+
+
+def test_pack_refuses_values_that_are_neither_bytes_nor_json() -> None:
+    with pytest.raises(TypeError, match="Unable to pack a message of type object"):
+        _codec.pack(object())
+
+
+def test_every_uuid_is_new() -> None:
+    ids = {_codec.pack(1)[1][0][1] for _ in range(50)}
+    assert len(ids) == 50
+
+
+@pytest.mark.parametrize("name", ["_id", "_sender", "_test", "_format"])
+def test_user_headers_may_not_use_the_names_hop_writes(name: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        _codec.pack(1, headers=[(name, b"x")])
+    assert _codec.normalize_headers([(name, b"x")], allow_reserved=True) == [(name, b"x")]
+
+
+def test_other_underscore_headers_and_null_values_are_allowed() -> None:
+    _, headers = _codec.pack(1, headers=[("_custom", b"1"), ("k", None), ("k", "dup")])
+    assert headers[:3] == [("_custom", b"1"), ("k", None), ("k", "dup")]
+
+
+@pytest.mark.parametrize("headers", [[("k",)], [(1, b"v")], {"k": 5}])
+def test_malformed_headers_are_a_configuration_error(headers: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        _codec.pack(1, headers=headers)
+
+
+# -- unpack: the reading rules --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "file"),
+    [
+        (VOEvent, "example_voevent.xml"),
+        (GCNTextNotice, "example_gcn.txt"),
+        (GCNCircular, "example.gcn3"),
+        (Blob, "example_blob.txt"),
+        (JSONBlob, "example_json.json"),
+        (AvroBlob, "example_avro.avro"),
+    ],
+)
+def test_every_model_round_trips_through_pack_and_unpack(model: Any, file: str) -> None:
+    message = model.load_file(str(DATA / file))
+    payload, headers = _codec.pack(message)
+    assert _codec.unpack(payload, headers) == message
+
+
+def test_format_header_is_matched_case_insensitively() -> None:
+    assert _codec.unpack(b"[1]", [("_format", b"JsOn")]) == JSONBlob(content=[1])
+
+
+def test_first_format_header_wins() -> None:
+    headers = [("_format", b"blob"), ("_format", b"json")]
+    assert _codec.unpack(b"[1]", headers) == Blob(content=b"[1]")
+
+
+def test_unknown_format_gives_a_blob_and_a_warning_naming_the_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="hop"):
+        model = _codec.unpack(b"\x01\x02", [("_format", b"hologram")], where="t[3]@17")
+    assert model == Blob(content=b"\x01\x02")
+    assert "t[3]@17" in caplog.text
+    assert "'hologram'" in caplog.text
+
+
+def test_undecodable_message_gives_a_blob_and_a_warning_naming_the_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="hop"):
+        model = _codec.unpack(b"<voe:VOEvent", [("_format", b"voevent")], where="alerts[0]@42")
+    assert model == Blob(content=b"<voe:VOEvent")
+    assert "alerts[0]@42" in caplog.text
+    assert "could not be decoded as voevent" in caplog.text
+
+
+def test_format_header_that_is_not_utf8_gives_a_blob(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="hop"):
+        assert _codec.unpack(b"x", [("_format", b"\xff")], where="t[0]@0") == Blob(b"x")
+    assert "t[0]@0" in caplog.text
+
+
+def test_legacy_envelope_blob_is_json() -> None:
+    wire = json.dumps({"format": "blob", "content": {"a": [1, 2]}}).encode()
+    assert _codec.unpack(wire, None) == JSONBlob(content={"a": [1, 2]})
+
+
+def test_legacy_envelope_of_a_known_model_uses_its_constructor() -> None:
+    wire = json.dumps(
+        {"format": "circular", "content": {"header": {"title": "T"}, "body": "b"}}
+    ).encode()
+    assert _codec.unpack(wire, []) == GCNCircular(header={"title": "T"}, body="b")
+
+
+def test_legacy_envelope_of_an_unknown_model_is_a_blob(caplog: pytest.LogCaptureFixture) -> None:
+    wire = json.dumps({"format": "hologram", "content": {}}).encode()
+    with caplog.at_level(logging.WARNING, logger="hop"):
+        assert _codec.unpack(wire, None, where="t[0]@1") == Blob(content=wire)
+    assert "hologram" in caplog.text
+
+
+def test_message_without_format_header_is_json_when_it_parses() -> None:
+    assert _codec.unpack(b'{"format": "x"}', [("other", b"1")]) == JSONBlob({"format": "x"})
+
+
+def test_message_without_format_header_that_is_not_utf8_json_is_a_blob() -> None:
+    utf16 = '{"a": 1}'.encode("utf-16")
+    assert _codec.unpack(utf16, None) == Blob(content=utf16)
+    assert _codec.unpack(b"\x00\x01", None) == Blob(content=b"\x00\x01")
+
+
+def test_a_message_without_a_value_is_an_empty_blob() -> None:
+    assert _codec.unpack(None, None) == Blob(content=b"")
+
+
+def test_multi_record_avro_from_the_wire_is_read() -> None:
+    payload, headers = _codec.pack(AvroBlob([{"a": 1}, {"a": 2}], single_record=False))
+    model = _codec.unpack(payload, headers)
+    assert isinstance(model, AvroBlob)
+    assert model.content == [{"a": 1}, {"a": 2}]
+
+
+def test_external_message_is_unpacked_as_a_reference() -> None:
+    payload, headers = _codec.pack(ExternalMessage(url="https://x/msg/1"))
+    assert _codec.unpack(payload, headers) == ExternalMessage(url="https://x/msg/1")
+
+
+# -- the Deserializer enum ------------------------------------------------------------
+
+
+class FakeMessage:
+    def __init__(self, value: bytes, headers: list[tuple[str, bytes]] | None) -> None:
+        self._value, self._headers = value, headers
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+    def topic(self) -> str:
+        return "alerts"
+
+    def partition(self) -> int:
+        return 2
+
+    def offset(self) -> int:
+        return 9
+
+
+def test_deserializer_has_the_built_in_formats_in_upstream_order() -> None:
+    names = [m.name for m in deserializer_enum()]
+    assert names[:7] == ["VOEVENT", "GCNTEXTNOTICE", "CIRCULAR", "BLOB", "JSON", "AVRO", "EXTERNAL"]
+    assert deserializer_enum().VOEVENT.value is VOEvent
+
+
+def test_hop_io_deserializer_is_the_registry_enum() -> None:
+    import hop.io
+
+    assert hop.io.Deserializer is deserializer_enum()
+
+
+def test_deserializer_deserialize_reads_a_message_and_names_it_in_warnings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    enum = deserializer_enum()
+    assert enum.deserialize(FakeMessage(b"[1]", [("_format", b"json")])) == JSONBlob([1])
+    with caplog.at_level(logging.WARNING, logger="hop"):
+        enum.deserialize(FakeMessage(b"x", [("_format", b"nope")]))
+    assert "alerts[2]@9" in caplog.text
+
+
+def test_deserializer_members_load_files_of_their_format() -> None:
+    enum = deserializer_enum()
+    assert enum.CIRCULAR.load_file(str(DATA / "example.gcn3")).header["number"] == "26936"
+    assert enum.JSON.load('{"a": 1}') == JSONBlob({"a": 1})

@@ -1,0 +1,185 @@
+"""Property tests: parsers return a model or raise their documented error, nothing else;
+JSON and Avro content round-trips exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hop import _codec
+from hop.errors import SerializationError
+from hop.models import (
+    AvroBlob,
+    ExternalMessage,
+    GCNCircular,
+    GCNTextNotice,
+    JSONBlob,
+    MessageModel,
+    VOEvent,
+)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "hop-client"
+SAMPLES = {p.name: p.read_bytes() for p in DATA.iterdir()}
+
+PROPERTY_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+)
+
+
+def containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+
+
+json_values = st.recursive(json_scalars, containers, max_leaves=25)
+avro_values = st.recursive(json_scalars | st.binary(max_size=20), containers, max_leaves=25)
+
+
+def mutated(sample: bytes) -> st.SearchStrategy[bytes]:
+    """A sample with a few bytes changed, dropped or the tail cut off."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> bytes:
+        data = bytearray(sample)
+        for _ in range(draw(st.integers(1, 4))):
+            i = draw(st.integers(0, len(data) - 1))
+            if draw(st.booleans()):
+                data[i] = draw(st.integers(0, 255))
+            else:
+                del data[i]
+        return bytes(data[: draw(st.integers(0, len(data)))])
+
+    return build()
+
+
+def identical(a: Any, b: Any) -> bool:
+    """Equal and of the same types all the way down (``True == 1`` does not count)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def returns_model_or_serialization_error(parse: Any, data: Any, model: type) -> None:
+    try:
+        result = parse(data)
+    except SerializationError:
+        return
+    assert isinstance(result, model)
+
+
+# -- round trips ----------------------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(json_values)
+def test_json_content_round_trips_exactly(content: Any) -> None:
+    payload, headers = _codec.pack(content)
+    back = _codec.unpack(payload, headers)
+    assert isinstance(back, JSONBlob)
+    assert identical(back.content, content)
+
+
+@PROPERTY_SETTINGS
+@given(avro_values)
+def test_avro_single_record_round_trips_exactly(content: Any) -> None:
+    payload, headers = _codec.pack(AvroBlob(content))
+    back = _codec.unpack(payload, headers)
+    assert isinstance(back, AvroBlob)
+    assert back.single_record is True
+    assert identical(back.content, content)
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(avro_values, max_size=6).filter(lambda r: len(r) != 1))
+def test_avro_multi_record_round_trips_exactly(records: list[Any]) -> None:
+    payload, headers = _codec.pack(AvroBlob(records, single_record=False))
+    back = _codec.unpack(payload, headers)
+    assert isinstance(back, AvroBlob)
+    assert back.single_record is False
+    assert identical(back.content, records)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.dictionaries(
+        st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,10}", fullmatch=True),
+        st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=30).map(
+            str.strip
+        ),
+        max_size=5,
+    ),
+    st.text(max_size=200),
+)
+def test_circular_wire_form_round_trips(header: dict[str, str], body: str) -> None:
+    circular = GCNCircular(header=header, body=body)
+    payload, headers = _codec.pack(circular)
+    assert _codec.unpack(payload, headers) == circular
+
+
+# -- parsers never fail with anything but their documented error ------------------------
+
+
+@PROPERTY_SETTINGS
+@given(st.binary(max_size=300))
+def test_parsers_on_arbitrary_bytes_return_a_model_or_a_serialization_error(data: bytes) -> None:
+    for model in (VOEvent, GCNCircular, GCNTextNotice, AvroBlob, JSONBlob, ExternalMessage):
+        returns_model_or_serialization_error(model.deserialize, data, model)
+    returns_model_or_serialization_error(GCNCircular.load, data, GCNCircular)
+    returns_model_or_serialization_error(VOEvent.load, data, VOEvent)
+
+
+@PROPERTY_SETTINGS
+@given(st.text(max_size=300))
+def test_text_parsers_on_arbitrary_text_return_a_model_or_a_serialization_error(
+    text: str,
+) -> None:
+    returns_model_or_serialization_error(GCNCircular.load, text, GCNCircular)
+    returns_model_or_serialization_error(GCNTextNotice.load, text, GCNTextNotice)
+    returns_model_or_serialization_error(JSONBlob.load, text, JSONBlob)
+    returns_model_or_serialization_error(VOEvent.load, text, VOEvent)
+
+
+@PROPERTY_SETTINGS
+@given(mutated(SAMPLES["example_voevent.xml"]))
+def test_damaged_voevent_gives_a_voevent_or_a_serialization_error(data: bytes) -> None:
+    returns_model_or_serialization_error(VOEvent.deserialize, data, VOEvent)
+
+
+@PROPERTY_SETTINGS
+@given(mutated(SAMPLES["example_avro.avro"]))
+def test_damaged_avro_gives_an_avro_blob_or_a_serialization_error(data: bytes) -> None:
+    returns_model_or_serialization_error(AvroBlob.deserialize, data, AvroBlob)
+
+
+@PROPERTY_SETTINGS
+@given(mutated(SAMPLES["example.gcn3"]))
+def test_damaged_circular_gives_a_circular_or_a_serialization_error(data: bytes) -> None:
+    returns_model_or_serialization_error(GCNCircular.load, data, GCNCircular)
+
+
+FORMATS = [None, "voevent", "VOEVENT", "circular", "gcntextnotice", "blob", "json", "avro",
+           "external", "unknown"]  # fmt: skip
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.binary(max_size=300) | st.sampled_from(sorted(SAMPLES.values())),
+    st.sampled_from(FORMATS),
+)
+def test_unpack_never_raises(data: bytes, fmt: str | None) -> None:
+    headers = None if fmt is None else [("_format", fmt.encode())]
+    assert isinstance(_codec.unpack(data, headers, where="t[0]@0"), MessageModel)
