@@ -10,6 +10,7 @@ that is not known raises instead of being silently dropped (upstream drops them)
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -60,6 +61,25 @@ def _ms(value: timedelta | float, name: str) -> int:
     if s < 0:
         raise ConfigurationError(f"{name} must not be negative")
     return int(s * 1000)
+
+
+class _LibrdkafkaLog:
+    """Receives librdkafka's own log lines.
+
+    librdkafka logs every failed connection attempt; the errors that matter reach
+    hop through the error callback, so its log is kept at DEBUG rather than flooding
+    stderr at 3 a.m.
+    """
+
+    _logger = logging.getLogger("hop.librdkafka")
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug("[%s] " + fmt, logging.getLevelName(level), *args)
+
+
+LIBRDKAFKA_LOG = _LibrdkafkaLog()
+"""The ``logger`` given to every librdkafka client."""
 
 
 def auth_settings(auth: Any) -> dict[str, Any]:
@@ -128,6 +148,7 @@ class _Common:
     def _base(self, brokers: str, auth: Any) -> dict[str, Any]:
         conf: dict[str, Any] = {
             "bootstrap.servers": brokers,
+            "logger": LIBRDKAFKA_LOG,
             "reconnect.backoff.ms": _ms(self.reconnect_backoff_time, "reconnect_backoff_time"),
             "reconnect.backoff.max.ms": _ms(self.reconnect_max_time, "reconnect_max_time"),
             "socket.connection.setup.timeout.ms": max(

@@ -190,7 +190,7 @@ def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -
     """
     import confluent_kafka
 
-    from hop._config import auth_settings
+    from hop._config import LIBRDKAFKA_LOG, auth_settings
 
     parsed = parse_url(url)
     creds = Stream(auth=auth).auth if auth is not False else None
@@ -203,6 +203,7 @@ def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -
         "bootstrap.servers": parsed.bootstrap,
         "group.id": _generate_group_id(None),
         "error_cb": client_errors.append,
+        "logger": LIBRDKAFKA_LOG,
         "socket.connection.setup.timeout.ms": max(1000, int(limit * 1000)),
     }
     conf.update(auth_settings(credential))
