@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _peers import run_peer
 from _samphelpers import Inbox, PeerProcess, wait_until
 
+from _peers import run_peer
 from hop.samp import SAMP_STATUS_OK, SAMPHubServer, SAMPIntegratedClient
 
 PEER_CLIENTS = r"""
