@@ -66,10 +66,13 @@ def _web(hub: SAMPHubServer) -> xmlrpc.client.ServerProxy:
 
 def test_web_registration_is_refused_without_a_consent_hook(samp_lockfile: Path,
                                                             no_thread_leak: None) -> None:
-    with _web_hub(samp_lockfile, None) as hub, _web(hub) as proxy:
-        with pytest.raises(xmlrpc.client.Fault) as info:
-            proxy.samp.webhub.register({"samp.name": "page"})
-        assert info.value.faultCode == 403
+    with (
+        _web_hub(samp_lockfile, None) as hub,
+        _web(hub) as proxy,
+        pytest.raises(xmlrpc.client.Fault) as info,
+    ):
+        proxy.samp.webhub.register({"samp.name": "page"})
+    assert info.value.faultCode == 403
 
 
 def test_web_registration_refused_by_the_user(samp_lockfile: Path, no_thread_leak: None) -> None:
@@ -144,7 +147,7 @@ def test_web_clients_may_send_only_safe_mtypes(web_hub: SAMPHubServer) -> None:
         desktop.bind_receive_notification("script.run", lambda *args: None)
         desktop.bind_receive_notification("table.load.votable", lambda *args: None)
         key = proxy.samp.webhub.register({"samp.name": "page"})["samp.private-key"]
-        with pytest.raises(xmlrpc.client.Fault, match="may not send script.run"):
+        with pytest.raises(xmlrpc.client.Fault, match=r"may not send script\.run"):
             proxy.samp.webhub.notify(key, desktop.get_public_id(), {"samp.mtype": "script.run"})
         proxy.samp.webhub.notify(key, desktop.get_public_id(),
                                  {"samp.mtype": "table.load.votable", "samp.params": {}})
