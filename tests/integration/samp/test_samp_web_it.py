@@ -76,9 +76,12 @@ def test_web_registration_is_refused_without_a_consent_hook(samp_lockfile: Path,
 
 
 def test_web_registration_refused_by_the_user(samp_lockfile: Path, no_thread_leak: None) -> None:
-    with _web_hub(samp_lockfile, _Consent(answer=False)) as hub, _web(hub) as proxy:
-        with pytest.raises(xmlrpc.client.Fault, match="refused by the user"):
-            proxy.samp.webhub.register({"samp.name": "page"})
+    with (
+        _web_hub(samp_lockfile, _Consent(answer=False)) as hub,
+        _web(hub) as proxy,
+        pytest.raises(xmlrpc.client.Fault, match="refused by the user"),
+    ):
+        proxy.samp.webhub.register({"samp.name": "page"})
 
 
 def test_consented_web_client_gets_reg_info_and_a_translator(web_hub: SAMPHubServer,
