@@ -22,7 +22,7 @@ from hop._journal import JournalMessage, encode_message, encode_sent
 from hop._journal_file import JournalFile
 from hop.errors import JournalError
 
-__all__ = ["DURABILITY_MODES", "PublicationJournal", "is_permanent"]
+__all__ = ["DROP", "DURABILITY_MODES", "FATAL", "RETRY", "PublicationJournal", "classify"]
 
 logger = logging.getLogger("hop")
 
@@ -36,35 +36,58 @@ _COMPACT_MIN_BYTES = 4 * 1024 * 1024
 _ACK_BATCH = 512
 
 
-def _permanent_codes() -> frozenset[int]:
+RETRY, DROP, FATAL = "retry", "drop", "fatal"
+
+# The message itself can never be accepted: drop it (and say so).
+_DROP_NAMES = (
+    "MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "INVALID_MSG_SIZE", "RECORD_LIST_TOO_LARGE",
+    "INVALID_RECORD", "_INVALID_ARG", "POLICY_VIOLATION",
+)
+# Nothing will get through until someone changes the configuration, credentials, ACLs
+# or topics: keep the messages and stop.
+_FATAL_NAMES = (
+    "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "_AUTHENTICATION",
+    "SASL_AUTHENTICATION_FAILED", "_SSL", "_UNKNOWN_TOPIC", "TOPIC_EXCEPTION",
+    "INVALID_REQUIRED_ACKS", "_FATAL",
+)
+
+
+@functools.cache
+def _codes() -> tuple[frozenset[int], frozenset[int]]:
     from confluent_kafka import KafkaError
 
-    names = (
-        "MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "INVALID_MSG_SIZE", "RECORD_LIST_TOO_LARGE",
-        "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "_INVALID_ARG",
-        "INVALID_RECORD", "POLICY_VIOLATION", "INVALID_REQUIRED_ACKS", "_UNKNOWN_TOPIC",
-        "TOPIC_EXCEPTION", "_FATAL", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED",
-    )
-    return frozenset(getattr(KafkaError, n) for n in names if hasattr(KafkaError, n))
+    def pick(names: tuple[str, ...]) -> frozenset[int]:
+        return frozenset(getattr(KafkaError, n) for n in names if hasattr(KafkaError, n))
+
+    return pick(_DROP_NAMES), pick(_FATAL_NAMES)
 
 
-def is_permanent(err: Any) -> bool:
-    """Whether a delivery error means the message can never be delivered as it is.
+def classify(err: Any) -> str:
+    """Say what to do with a message whose delivery failed with ``err``.
 
+    Returns
+    -------
+    str
+        ``"retry"`` (timeouts, broker restarts, leader changes: send it again),
+        ``"drop"`` (the message can never be accepted, e.g. too large) or ``"fatal"``
+        (nothing can be sent until the setup is fixed, e.g. an ACL refuses the topic).
+
+    Notes
+    -----
     confluent-kafka marks no delivery error as retriable, so upstream dropped every
-    failed message; here only errors that no retry can fix drop a message, and every
-    other failure (timeouts, broker restarts, leader changes) sends it again.
+    message whose delivery failed; here only a message that no retry can fix is dropped.
     """
-    code = getattr(err, "code", None)
-    if code is None:
-        return not getattr(err, "retriable", False)
-    fatal = getattr(err, "fatal", None)
-    if callable(fatal) and fatal():
-        return True
-    return code() in _PERMANENT_CODES()
-
-
-_PERMANENT_CODES = functools.cache(_permanent_codes)
+    error = getattr(err, "error", None) if not hasattr(err, "code") else err
+    if error is None or not callable(getattr(error, "code", None)):
+        return RETRY if getattr(err, "retriable", False) else FATAL
+    drop, fatal = _codes()
+    code = error.code()
+    if code in drop:
+        return DROP
+    fatal_flag = getattr(error, "fatal", None)
+    if code in fatal or (callable(fatal_flag) and fatal_flag()):
+        return FATAL
+    return RETRY
 
 
 def _header(name: Any, value: Any) -> tuple[str, bytes | None]:
@@ -341,9 +364,11 @@ class PublicationJournal:
     ) -> Callable[[Any, Any], None]:
         """Build the delivery callback for one message.
 
-        The callback marks the message sent on success, requeues it after a transient
-        failure, and drops it (logging an error) when the broker refuses it for good
-        (too large, not authorized, unknown topic).
+        The callback marks the message sent on success and requeues it after a failure
+        that a retry may fix. A message the broker can never accept (too large,
+        invalid) is dropped with an error logged; after an error that blocks every
+        message (authentication, ACLs, missing topic) it is requeued, and an error
+        logged.
 
         Parameters
         ----------
@@ -360,22 +385,29 @@ class PublicationJournal:
 
         return on_delivery
 
-    def _settle(self, seq: int, err: Any, msg: Any) -> bool:
-        """Apply a delivery report; return True if the message is finished."""
+    def _settle(self, seq: int, err: Any, msg: Any) -> str | None:
+        """Apply a delivery report; return None on success, else what ``classify`` said."""
         if err is None:
             self.mark_message_sent(seq)
-            return True
-        if is_permanent(err):
-            where = msg.topic() if msg is not None else "?"
+            return None
+        verdict = classify(err)
+        where = msg.topic() if msg is not None else "?"
+        if verdict == DROP:
             logger.error(
                 "message %d of journal %s was refused by the broker for topic %s and is "
                 "dropped: %s", seq, self.journal_path, where, err,
             )
             self.mark_message_sent(seq)
-            return True
-        logger.debug("message %d not delivered (%s); it will be sent again", seq, err)
+            return verdict
+        if verdict == FATAL:
+            logger.error(
+                "message %d of journal %s could not be sent to topic %s: %s; it stays in "
+                "the journal", seq, self.journal_path, where, err,
+            )
+        else:
+            logger.debug("message %d not delivered (%s); it will be sent again", seq, err)
         self.requeue_message(seq)
-        return False
+        return verdict
 
     @staticmethod
     def error_callback(kafka_error: Any) -> None:

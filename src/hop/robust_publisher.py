@@ -36,7 +36,8 @@ from typing import Any
 from hop import _codec
 from hop._journal import JournalMessage, SalvageReport, salvage
 from hop._journal_file import write_journal
-from hop._publication_journal import DURABILITY_MODES, PublicationJournal, is_permanent
+from hop._kafka_errors import translate
+from hop._publication_journal import DROP, DURABILITY_MODES, FATAL, PublicationJournal, classify
 from hop.errors import (
     ConfigurationError,
     DeliveryError,
@@ -151,6 +152,7 @@ class RobustProducer:
         self._uses_callbacks = False
         self._cb_lock = threading.Lock()
         self._backoff = 0.0
+        self._fatal: KafkaException | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"hop-robust-producer[{self._journal.journal_path}]",
             daemon=True,
@@ -229,7 +231,7 @@ class RobustProducer:
                 )
             pending = sum(self._journal._counts())
         try:
-            self._close_producer(abandon=pending > 0)
+            self._close_producer(abandon=pending > 0 or self._failure is not None)
         finally:
             self._journal.close()
         if self._failure is not None:
@@ -369,6 +371,7 @@ class RobustProducer:
                 # waits before it is sent.
                 self._producer._poll(0.01)
             journal._flush_acks()
+            self._raise_fatal()
             if sent or in_flight:
                 continue
             with self._wake:
@@ -398,41 +401,54 @@ class RobustProducer:
                     key=msg.key,
                 )
             except KafkaException as exc:
-                if exc.retriable or not is_permanent(exc.error if exc.error else exc):
-                    # Put this one and the rest back and try again a little later.
-                    for rest in batch[i:]:
-                        self._journal.requeue_message(rest.seq)
-                    self._backoff = time.monotonic() + 0.5
-                    logger.warning("could not hand a message to Kafka (%s); retrying", exc)
-                    return sent
-                self._finish(msg.seq, exc.error or exc, None, dropped=True)
-                continue
+                verdict = classify(exc)
+                if verdict == DROP:
+                    self._journal.mark_message_sent(msg.seq)
+                    logger.error("message %d dropped: %s", msg.seq, exc)
+                    self._call_user(msg.seq, exc.error or exc, None)
+                    continue
+                # Put this one and the rest back; they stay in the journal.
+                for rest in batch[i:]:
+                    self._journal.requeue_message(rest.seq)
+                if verdict == FATAL:
+                    raise
+                self._backoff = time.monotonic() + 0.5
+                logger.warning("could not hand a message to Kafka (%s); retrying", exc)
+                return sent
             sent += 1
+        self._raise_fatal()
         return sent
 
     def _on_delivery(self, seq: int, err: Any, msg: Any) -> None:
         if err is None and msg is not None:
             err = msg.error()
-        if err is not None and not is_permanent(err):
-            self._journal.requeue_message(seq)
+        verdict = self._journal._settle(seq, err, msg)
+        if verdict is None or verdict == DROP:
+            self._call_user(seq, err, msg)
+        elif verdict == FATAL:
+            if self._fatal is None:
+                self._fatal = translate(
+                    err, action=f"sending to {self._url}",
+                    topic=msg.topic() if msg is not None else None,
+                )
+        else:
             # A burst of failures (broker gone) should not spin: back off briefly.
             self._backoff = time.monotonic() + 0.1
-            return
-        self._finish(seq, err, msg, dropped=err is not None)
 
-    def _finish(self, seq: int, err: Any, msg: Any, *, dropped: bool) -> None:
-        if dropped:
-            self._journal._settle(seq, err, msg)
-        else:
-            self._journal.mark_message_sent(seq)
-        if self._uses_callbacks:
-            with self._cb_lock:
-                callback = self._callbacks.pop(seq, None)
-            if callback is not None:
-                try:
-                    callback(err, msg)
-                except Exception:
-                    logger.exception("a delivery callback raised; ignored")
+    def _raise_fatal(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _call_user(self, seq: int, err: Any, msg: Any) -> None:
+        if not self._uses_callbacks:
+            return
+        with self._cb_lock:
+            callback = self._callbacks.pop(seq, None)
+        if callback is not None:
+            try:
+                callback(err, msg)
+            except Exception:
+                logger.exception("a delivery callback raised; ignored")
 
 
 # --------------------------------------------------------------------------- salvage

@@ -243,3 +243,20 @@ def test_fsync_mode_delivers_from_concurrent_writers(tmp_path: Path) -> None:
         for t in threads:
             t.join(timeout=60)
     assert len(_payloads(fake)) == 200
+
+
+def test_refused_authorization_stops_the_sender_and_keeps_the_messages(tmp_path: Path) -> None:
+    from hop.errors import AuthorizationError
+
+    fake = FakeProducer()
+    publisher = _producer(tmp_path, fake)
+    publisher.start()
+    payload = json.dumps(0).encode()
+    fake.errors[payload] = [KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)]
+    publisher.write(0)
+    publisher.join(timeout=30)
+    assert not publisher.is_alive()
+    with pytest.raises(AuthorizationError, match="TOPIC_AUTHORIZATION_FAILED"):
+        publisher.stop()
+    with PublicationJournal(str(tmp_path / "pub.journal")) as journal:
+        assert [m.value for m in journal._take(10)] == [payload]
