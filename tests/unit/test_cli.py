@@ -427,3 +427,13 @@ def test_every_command_module_has_add_arguments_and_run():
         module = importlib.import_module(command.target)
         assert callable(module.add_arguments) and callable(module.run), name
         assert textwrap.dedent(module.__doc__ or "").strip(), name
+
+
+def test_publish_files_may_follow_the_options(monkeypatch):
+    from hop.cli import _publish
+
+    seen = []
+    monkeypatch.setattr(_publish, "run", lambda args: seen.append(args) or 0)
+    assert cli.main(["publish", "kafka://h/t", "-f", "json", "a.json", "-t", "b.json"]) == 0
+    (args,) = seen
+    assert (args.format, args.message, args.test) == ("JSON", ["a.json", "b.json"], True)

@@ -180,7 +180,12 @@ def run(argv: list[str] | None = None) -> int:
         rest = _join_dash_values(rest, getattr(module, "DASH_VALUE_OPTIONS", ()))
         parser = command_parser(ns.command, module)
         try:
-            args = parser.parse_args(rest)
+            # Files may follow options (`hop publish URL -f JSON a.json b.json`); plain
+            # parse_args would take the file list as empty before reaching them.
+            if getattr(module, "INTERMIXED_ARGS", False):
+                args = parser.parse_intermixed_args(rest)
+            else:
+                args = parser.parse_args(rest)
         except SystemExit as exc:
             return _exit_status(exc)
         debug = debug or bool(args.debug) or bool(getattr(args, "verbose", False))

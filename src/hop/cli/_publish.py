@@ -23,6 +23,9 @@ logger = logging.getLogger("hop")
 
 DEFAULT_FORMAT = "BLOB"
 
+# MESSAGE files may come before or after the options.
+INTERMIXED_ARGS = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``hop publish`` options."""
