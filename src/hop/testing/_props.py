@@ -145,6 +145,11 @@ def server_properties(ports: BrokerPorts, log_dir: Path, tls: TLSFiles) -> str:
         "background.threads": "4",
         "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
         "num.recovery.threads.per.data.dir": "1",
+        # After a SIGKILL the restarted controller refuses the new broker incarnation
+        # (DUPLICATE_BROKER_REGISTRATION) until the old one's session expires; the
+        # default 9 s made every crash test wait. Still far above a GC pause.
+        "broker.session.timeout.ms": "4000",
+        "broker.heartbeat.interval.ms": "500",
     }
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 

@@ -65,7 +65,15 @@ DEFAULT_USERS: Mapping[str, str] = {
     "carol": "carol-secret",
 }
 
-_JVM_OPTIONS = ("-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true")
+# C1 only and the serial collector: on the two-core CI machines this starts faster and
+# takes ~50 MB less memory than the defaults; a test broker needs no peak throughput.
+_JVM_OPTIONS = (
+    "-Xms256m",
+    "-Xmx1g",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
+)
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 30.0
 
