@@ -473,3 +473,19 @@ def test_public_names_of_hop_auth():
     }
     assert all(hasattr(auth, name) for name in auth.__all__)
     assert os.path.basename(auth.__file__) == "auth.py"
+
+
+def test_calling_an_auth_gives_librdkafka_settings_for_oidc():
+    cred = Auth("client", "secret", token_endpoint="https://idp.example/token")
+    settings = cred()
+    assert settings["sasl.mechanism"] == "OAUTHBEARER"
+    assert settings["sasl.oauthbearer.method"] == "oidc"
+    assert settings["sasl.oauthbearer.client.id"] == "client"
+    assert settings["sasl.oauthbearer.client.secret"] == "secret"
+    assert settings["sasl.oauthbearer.token.endpoint.url"] == "https://idp.example/token"
+
+
+def test_calling_a_scram_auth_gives_username_and_password_settings():
+    settings = Auth("alice", "pw", ssl=False)()
+    assert settings["security.protocol"] == "SASL_PLAINTEXT"
+    assert (settings["sasl.username"], settings["sasl.password"]) == ("alice", "pw")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -18,6 +19,8 @@ from hop import auth, cli
 from hop.auth import Auth
 from hop.cli import _main, _subscribe
 from hop.models import Blob, JSONBlob
+
+TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "hop-client"
 
 
 @pytest.fixture(autouse=True)
@@ -437,3 +440,19 @@ def test_publish_files_may_follow_the_options(monkeypatch):
     assert cli.main(["publish", "kafka://h/t", "-f", "json", "a.json", "-t", "b.json"]) == 0
     (args,) = seen
     assert (args.format, args.message, args.test) == ("JSON", ["a.json", "b.json"], True)
+
+
+def test_whole_stdin_is_one_message_for_structured_formats():
+    from hop.cli._formats import formats
+    from hop.cli._publish import _whole_input
+
+    text = (TESTDATA / "example.gcn3").read_bytes()
+    message = _whole_input(formats()["CIRCULAR"], "CIRCULAR", io.BytesIO(text))
+    assert "S200129m" in message.header["subject"]
+
+
+def test_python_dash_m_hop_cli_runs_the_program():
+    result = subprocess.run(
+        [sys.executable, "-m", "hop.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.startswith("hop version")
