@@ -286,7 +286,7 @@ class Consumer:
                 err = msg.error()
                 if err is not None:
                     if err.code() == _EOF:
-                        self._pending_eof.discard((msg.topic(), msg.partition()))
+                        self._pending_eof.discard((msg.topic() or "", msg.partition() or 0))
                         continue
                     exc = translate(
                         err, action=action, topic=msg.topic(), partition=msg.partition()
@@ -296,7 +296,7 @@ class Consumer:
                         continue
                     raise exc
                 if self._until_eos:
-                    self._pending_eof.add((msg.topic(), msg.partition()))
+                    self._pending_eof.add((msg.topic() or "", msg.partition() or 0))
                 yield msg
 
     def read(
@@ -399,7 +399,7 @@ class Consumer:
         tp = TopicPartition(metadata.topic, metadata.partition, metadata.offset + 1)
         with kafka_errors("committing offsets", topic=metadata.topic):
             self._consumer.store_offsets(offsets=[tp])
-            self._consumer.commit(offsets=[tp], asynchronous=asynchronous)
+            self._consumer.commit(offsets=[tp], asynchronous=asynchronous)  # type: ignore[call-overload]
 
     def stop(self) -> None:
         """Make a running :meth:`read` loop end after the current message (thread-safe)."""

@@ -142,7 +142,9 @@ class Producer:
 
     def _topic_limit(self, topic: str) -> int | None:
         """The topic's ``max.message.bytes``, asked of the broker (best effort)."""
-        from confluent_kafka.admin import AdminClient, ConfigResource
+        from confluent_kafka import admin
+
+        AdminClient, ConfigResource = admin.AdminClient, admin.ConfigResource
 
         conf = self._config._base(self._brokers, self.auth)
         try:
@@ -269,7 +271,13 @@ class Producer:
         producer = self._producer
         while True:
             try:
-                producer.produce(topic, payload, key, headers=headers, on_delivery=on_delivery)
+                producer.produce(
+                    topic,
+                    payload,
+                    key,
+                    headers=headers,  # type: ignore[arg-type]
+                    on_delivery=on_delivery,
+                )
                 break
             except BufferError:
                 # The local queue is full: serve delivery reports until there is room.
@@ -352,7 +360,7 @@ class Producer:
             return 0
         finally:
             self._state = _State.CLOSED
-            self._producer = _ClosedProducer()
+            self._producer = _ClosedProducer()  # type: ignore[assignment]
 
     def __enter__(self) -> Producer:
         return self

@@ -8,7 +8,7 @@ import string
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from hop import errors
 from hop._config import DEFAULT_CONNECT_TIMEOUT, seconds
@@ -95,6 +95,26 @@ class Stream:
             else:
                 self._auth_loaded = [arg]
         return list(self._auth_loaded)
+
+    @overload
+    def open(
+        self,
+        url: str,
+        mode: Literal["r"] = ...,
+        group_id: str | None = ...,
+        ignoretest: bool = ...,
+        **kwargs: Any,
+    ) -> Consumer: ...
+
+    @overload
+    def open(
+        self,
+        url: str,
+        mode: Literal["w"],
+        group_id: str | None = ...,
+        ignoretest: bool = ...,
+        **kwargs: Any,
+    ) -> Producer: ...
 
     def open(
         self,
