@@ -489,3 +489,13 @@ def test_calling_a_scram_auth_gives_username_and_password_settings():
     settings = Auth("alice", "pw", ssl=False)()
     assert settings["security.protocol"] == "SASL_PLAINTEXT"
     assert (settings["sasl.username"], settings["sasl.password"]) == ("alice", "pw")
+
+
+def test_positional_arguments_follow_upstream_order():
+    cred = Auth("client", "secret", "idp-broker:9092", True, "OAUTHBEARER", "https://idp/token")
+    assert (cred.hostname, cred.token_endpoint) == ("idp-broker:9092", "https://idp/token")
+
+
+def test_token_command_is_refused_clearly():
+    with pytest.raises(ValueError, match="token_command"):
+        Auth("dave", "", token_command="get-token")

@@ -69,11 +69,14 @@ class Auth:
     method : SASLMethod or str, optional
         The SASL mechanism. Default SCRAM-SHA-512, or OAUTHBEARER when a
         ``token_endpoint`` is given.
+    token_endpoint : str, optional
+        The OIDC token endpoint URL for OAUTHBEARER (client-credentials grant).
     ssl_ca_location : str, optional
         CA certificates to verify the broker with; certifi's bundle when SSL is on and
         none is given.
-    token_endpoint : str, optional
-        The OIDC token endpoint URL for OAUTHBEARER (client-credentials grant).
+    token_command : None
+        Accepted for hop-client compatibility, but only None: running a shell command
+        for tokens is not supported.
 
     Raises
     ------
@@ -99,10 +102,16 @@ class Auth:
         host: str = "",
         ssl: bool = True,
         method: SASLMethod | str | None = None,
+        token_endpoint: str | None = None,
         *,
         ssl_ca_location: str | None = None,
-        token_endpoint: str | None = None,
+        token_command: str | None = None,
     ) -> None:
+        if token_command is not None:
+            raise ConfigurationError(
+                "token_command credentials (a shell command printing a token) are not "
+                "supported; use an OIDC token_endpoint with a client id and secret"
+            )
         if not isinstance(user, str) or not user:
             raise ConfigurationError("a credential needs a non-empty username")
         if not isinstance(password, str):
