@@ -142,9 +142,8 @@ class Producer:
 
     def _topic_limit(self, topic: str) -> int | None:
         """The topic's ``max.message.bytes``, asked of the broker (best effort)."""
-        from confluent_kafka import admin
-
-        AdminClient, ConfigResource = admin.AdminClient, admin.ConfigResource
+        from confluent_kafka import ConfigResource
+        from confluent_kafka.admin import AdminClient
 
         conf = self._config._base(self._brokers, self.auth)
         try:
