@@ -167,3 +167,22 @@ def test_world_readable_auth_toml_is_refused_by_every_command(user, broker, topi
     result = user.hop("subscribe", _url(broker, topic), "-e")
     assert result.returncode == 1
     assert f"chmod 600 {store}" in result.stderr
+
+
+def test_refused_password_and_unknown_topic_are_one_line_errors(tmp_path, broker, topic):
+    mallory = User(tmp_path / "mallory")
+    csv_file = tmp_path / "wrong.csv"
+    host = broker.bootstrap["sasl_plaintext"]
+    csv_file.write_text(f"username,password,hostname,protocol\nalice,wrong,{host},SASL_PLAINTEXT\n")
+    mallory.ok("auth", "add", str(csv_file))
+    refused = mallory.hop("publish", _url(broker, topic), stdin=b"x\n")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[-1].startswith("hop: error: ")
+    assert "authentication" in refused.stderr.lower() and "Traceback" not in refused.stderr
+
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    unknown = mallory.hop(
+        "subscribe", "--no-auth", f"kafka://{broker.bootstrap['plaintext']}/{missing}", "-e"
+    )
+    assert unknown.returncode == 1
+    assert f"hop: error: topic {missing!r} does not exist" in unknown.stderr

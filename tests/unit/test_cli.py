@@ -456,3 +456,12 @@ def test_python_dash_m_hop_cli_runs_the_program():
         [sys.executable, "-m", "hop.cli", "--version"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.startswith("hop version")
+
+
+def test_auth_add_interactively_prompts_for_the_credential(config_home, monkeypatch, capsys):
+    answers = iter(["alice", "kafka.example:9092", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "s3cret")
+    assert cli.main(["auth", "add"]) == 0
+    assert auth.load_auth() == [Auth("alice", "s3cret", host="kafka.example:9092")]
+    assert "s3cret" not in capsys.readouterr().out

@@ -251,7 +251,7 @@ class _CredentialArgs(Protocol):
 def read_new_credential(
     csv_file: str | os.PathLike[str] | None = None,
     *,
-    prompt: Callable[[str], str] = input,
+    prompt: Callable[[str], str] | None = None,
     secret_prompt: Callable[[str], str] | None = None,
 ) -> Auth:
     """Import a credential from a CSV file, or ask the user for one.
@@ -289,6 +289,8 @@ def read_new_credential(
                 "(`hop auth add FILE` imports them all)"
             )
         return creds[0]
+    if prompt is None:
+        prompt = input
     if secret_prompt is None:
         import getpass
 
