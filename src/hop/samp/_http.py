@@ -21,7 +21,7 @@ import threading
 import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.client import HTTPMessage
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol
 
@@ -46,7 +46,7 @@ class Request:
     """``GET``, ``POST``, ``OPTIONS``..."""
     path: str
     """Request target, with query string."""
-    headers: HTTPMessage
+    headers: Message
     """Request headers."""
     body: bytes
     """Request body (empty for GET)."""
@@ -84,9 +84,9 @@ def xmlrpc_reply(body: bytes, dispatch: Callable[[str, tuple[Any, ...]], Any]) -
         )
     except SAMPHubError as exc:
         payload = xmlrpc.client.dumps(xmlrpc.client.Fault(exc.code, str(exc)), methodresponse=True)
-    except xmlrpc.client.Fault as fault:
+    except xmlrpc.client.Fault as err:
         payload = xmlrpc.client.dumps(
-            xmlrpc.client.Fault(fault.faultCode, fault.faultString), methodresponse=True
+            xmlrpc.client.Fault(err.faultCode, err.faultString), methodresponse=True
         )
     except Exception as exc:
         logger.exception("XML-RPC method %s failed", method)
@@ -264,7 +264,7 @@ class RPCServer:
                 for key, _ in sel.select():
                     if key.fileobj is self._wake_r:
                         return
-                    self._server._handle_request_noblock()
+                    self._server._handle_request_noblock()  # type: ignore[attr-defined]
 
     def stop(self, timeout: float = 5.0) -> list[str]:
         """Stop accepting, close every connection, join the threads.

@@ -82,7 +82,7 @@ def is_public_url(url: str) -> tuple[bool, str]:
     except (OSError, UnicodeError) as exc:
         return False, f"cannot resolve {host}: {exc}"
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
             return False, f"host {host} is a local address ({address})"
     return True, ""
@@ -172,7 +172,7 @@ class WebProfileApp:
     # -- XML-RPC --------------------------------------------------------------------
 
     def _dispatch(self, method: str, params: tuple[Any, ...], request: Request) -> Any:
-        from hop.samp._hub import dispatch_keyed
+        from hop.samp._hub_methods import dispatch_keyed
 
         if not method.startswith("samp.webhub."):
             raise SAMPHubError(f"unknown method {method!r}: Web Profile methods are samp.webhub.*")

@@ -133,6 +133,7 @@ def make_ssl_context(
         raise SAMPClientError("https=True needs cert_file (and key_file unless the cert holds it)")
     if key_file and not cert_file:
         raise SAMPClientError("key_file given without cert_file")
+    protocol: Any
     if ssl_version is None:
         protocol = ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT
     else:
@@ -185,7 +186,7 @@ class _SafeTransport(_TimeoutMixin, xmlrpc.client.SafeTransport):
         super().__init__(context=context)
         self._timeout = timeout
 
-    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+    def make_connection(self, host: Any) -> Any:
         conn = super().make_connection(host)
         conn.timeout = self._timeout
         return _nodelay(conn)
@@ -283,7 +284,7 @@ class ProxyPool:
         for this call only.
         """
         with self._proxy() as proxy:
-            transport = proxy("transport")
+            transport: Any = proxy("transport")
             if timeout is not False:
                 transport.set_timeout(timeout)
             try:

@@ -152,8 +152,12 @@ def _run_hub(args: argparse.Namespace) -> int:
         hub.start()
         print(f"SAMP hub running at {hub.params['samp.hub.xmlrpc.url']} "
               f"(lockfile {hub.lockfile}); Ctrl-C to stop", flush=True)
-        watcher = threading.Thread(target=lambda: (hub._stop_event.wait(), stop.set()),
-                                   daemon=True)
+        def stop_with_hub() -> None:
+            # The hub may stop itself (idle timeout): end the command too.
+            hub._stop_event.wait()
+            stop.set()
+
+        watcher = threading.Thread(target=stop_with_hub, daemon=True)
         watcher.start()
         stop.wait()
     finally:
