@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from hop.samp._errors import SAMPClientError, SAMPProxyError
+from hop.samp._errors import SAMPClientError, SAMPProxyError, SAMPProxyTimeoutError
 
 __all__ = ["ProxyPool", "make_ssl_context", "to_samp"]
 
@@ -290,7 +290,10 @@ class ProxyPool:
             try:
                 return getattr(proxy, method)(*args)
             except xmlrpc.client.Fault as fault:
-                raise SAMPProxyError(fault.faultCode, fault.faultString) from None
+                # Both astropy's hub and ours say this on a callAndWait timeout.
+                timed_out = "Timeout expired" in str(fault.faultString)
+                cls = SAMPProxyTimeoutError if timed_out else SAMPProxyError
+                raise cls(fault.faultCode, fault.faultString) from None
             finally:
                 if timeout is not False:
                     transport.set_timeout(self._timeout)

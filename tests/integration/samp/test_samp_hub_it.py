@@ -20,6 +20,7 @@ from hop.samp import (
     SAMPHubServer,
     SAMPIntegratedClient,
     SAMPProxyError,
+    SAMPProxyTimeoutError,
     SAMPWarning,
 )
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
@@ -131,7 +132,7 @@ def test_call_and_wait_to_the_hub_never_loses_fast_replies(make_client: Make) ->
 def test_call_and_wait_times_out_when_nobody_replies(make_client: Make) -> None:
     a, b = make_client("A"), make_client("B")
     b.bind_receive_call("test.silent", lambda *args: None)
-    with pytest.raises(SAMPProxyError, match="Timeout expired"):
+    with pytest.raises(SAMPProxyTimeoutError, match="Timeout expired"):
         a.ecall_and_wait(b.get_public_id(), "test.silent", "1")
 
 
