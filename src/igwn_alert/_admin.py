@@ -1,0 +1,92 @@
+"""Topic deletion through Kafka's admin API.
+
+:mod:`hop.io` has no admin operations, so this builds a confluent-kafka
+``AdminClient`` with the same connection and credential settings that
+:mod:`hop._config` gives readers and writers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from typing import Any
+
+from hop import errors
+from hop._config import LIBRDKAFKA_LOG, auth_settings
+from hop._kafka_errors import translate
+
+__all__ = ["delete_topic"]
+
+logger = logging.getLogger("igwn_alert.client")
+
+
+def delete_topic(bootstrap: str, credential: Any, topic: str, timeout: float) -> None:
+    """Delete ``topic`` on the brokers ``bootstrap`` as ``credential``.
+
+    Parameters
+    ----------
+    bootstrap : str
+        ``host:port`` of the brokers.
+    credential : hop.auth.Auth or None
+        Who asks; None for an unauthenticated connection.
+    topic : str
+        The full Kafka topic name.
+    timeout : float
+        Longest wait for the broker, in seconds.
+
+    Raises
+    ------
+    hop.errors.AuthorizationError
+        The credential may not delete the topic.
+    hop.errors.UnknownTopicError
+        The topic does not exist.
+    hop.errors.BrokerUnreachableError
+        No broker answered in time.
+    hop.errors.KafkaException
+        Any other refusal.
+    """
+    from confluent_kafka import KafkaException as RawKafkaException
+    from confluent_kafka.admin import AdminClient
+
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "logger": LIBRDKAFKA_LOG,
+        "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+    }
+    conf.update(auth_settings(credential))
+    who = f"credential {credential.username!r}" if credential is not None else "anonymous"
+    action = f"deleting topic {topic!r} on {bootstrap}"
+    admin = AdminClient(conf)
+    future = admin.delete_topics(
+        [topic], operation_timeout=timeout, request_timeout=timeout
+    )[topic]
+    try:
+        future.result(timeout=timeout + 1.0)
+    except concurrent.futures.TimeoutError:
+        raise errors.BrokerUnreachableError(
+            f"{action}: no answer within {timeout:g} s; check the server and port",
+            name="_TIMED_OUT",
+            retriable=True,
+            topic=topic,
+        ) from None
+    except RawKafkaException as exc:
+        err = translate(exc, action=action, topic=topic)
+        if isinstance(err, errors.AuthorizationError):
+            raise errors.AuthorizationError(
+                f"{who} is not allowed to delete topic {topic!r} on {bootstrap} "
+                f"({err.name}); ask the broker's administrator for the DELETE permission",
+                error=err.error,
+                name=err.name,
+                reason=err.reason,
+                topic=topic,
+            ) from None
+        if isinstance(err, errors.UnknownTopicError):
+            raise errors.UnknownTopicError(
+                f"cannot delete topic {topic!r}: it does not exist on {bootstrap}",
+                error=err.error,
+                name=err.name,
+                reason=err.reason,
+                topic=topic,
+            ) from None
+        raise err from None
+    logger.info("deleted topic %s on %s", topic, bootstrap)
