@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -108,8 +108,8 @@ def pack(
     encoding upstream hop-client 0.13 uses.
     """
     payload, fmt = _payload(message)
-    out = normalize_headers(headers)
-    out.append(("_id", uuid.uuid4().bytes))
+    out = normalize_headers(headers) if headers else []
+    out.append(("_id", _uuid4_bytes()))
     if sender:
         out.append(("_sender", sender.encode("utf-8")))
     if test:
@@ -118,12 +118,34 @@ def pack(
     return payload, out
 
 
+def _uuid4_bytes() -> bytes:
+    # uuid.uuid4().bytes, without building a UUID object (a third of pack()'s time).
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(raw)
+
+
 def _format_header(headers: Sequence[tuple[str, Any]] | None) -> str | bytes | None:
     if headers:
         for key, value in headers:
             if key == "_format":
                 return value  # type: ignore[no-any-return]
     return None
+
+
+# Model by raw _format header value, for the registry it was looked up in: saves the
+# decode and upper-casing on every message.
+_by_header: dict[bytes, type[MessageModel]] = {}
+_by_header_for: list[Any] = [None]
+
+
+def _remember(fmt: bytes, cls: type[MessageModel], registry: Any) -> None:
+    if _by_header_for[0] is not registry:
+        _by_header.clear()
+        _by_header_for[0] = registry
+    if len(_by_header) < 256:  # header values come from the network; stay bounded
+        _by_header[fmt] = cls
 
 
 def _as_blob(data: bytes, where: str, reason: str, *args: Any) -> Blob:
@@ -151,11 +173,22 @@ def unpack(
     fmt = _format_header(headers)
     registry = models()
     if fmt is not None:
+        if type(fmt) is bytes and _by_header_for[0] is registry:
+            known = _by_header.get(fmt)
+            if known is not None:
+                try:
+                    return known.deserialize(data)
+                except Exception as exc:
+                    return _as_blob(
+                        data, where, "could not be decoded as %s: %s", fmt.decode(), exc
+                    )
         try:
             name = fmt.decode("utf-8") if isinstance(fmt, bytes | bytearray) else str(fmt)
         except UnicodeDecodeError:
             return _as_blob(data, where, "has a _format header that is not UTF-8 (%r)", fmt)
         cls = registry.get(name.upper())
+        if cls is not None and isinstance(fmt, bytes):
+            _remember(fmt, cls, registry)
         if cls is None:
             return _as_blob(
                 data,

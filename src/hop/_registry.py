@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "hop_plugin"
 _lock = threading.Lock()
 _models: dict[str, type[MessageModel]] | None = None
 _enum: Any = None
+_unpack: Any = None
 
 
 def _plugin_manager() -> tuple[pluggy.PluginManager, list[str]]:
@@ -152,9 +153,11 @@ class _DeserializerMixin:
             The model the ``_format`` header (or the legacy rules) selects. A message
             that cannot be decoded becomes a :class:`~hop.models.Blob` with a warning.
         """
-        from hop import _codec
-
-        return _codec.unpack(message.value(), message.headers(), where=_where(message))
+        global _unpack
+        if _unpack is None:
+            from hop._codec import unpack as _unpack  # hop._codec imports this module
+        model: MessageModel = _unpack(message.value(), message.headers(), where=_where(message))
+        return model
 
     def load(self, input_: Any) -> MessageModel:
         """Create a model of this format from a file object or its contents."""

@@ -158,6 +158,7 @@ def test_malformed_voevent_file_error_names_file_line_and_column(tmp_path: Path)
         (b"<voe:VOEvent xmlns:voe='urn:v'><Who/></voe:VOEvent>", "no ivorn"),
         (b"<voe:VOEvent xmlns:voe='urn:v' ivorn='x'><Bogus/></voe:VOEvent>", "'Bogus'"),
         (b"", "no element found"),
+        (b"<?xml version='1.0' encoding='TF-8'?><a/>", "cannot be decoded"),
         (
             b"<!DOCTYPE a [<!ENTITY e 'lol'>]><voe:VOEvent ivorn='&e;'/>",
             "declares XML entities",

@@ -21,6 +21,7 @@ from io import BytesIO
 from typing import Any, ClassVar
 
 import fastavro
+from fastavro.schema import SchemaParseException, UnknownType
 
 from hop._models.base import MessageModel, _naming, _read_bytes, _source_of
 from hop.errors import SerializationError
@@ -38,6 +39,52 @@ class AvroRecordCountError(SerializationError, TypeError):
     """
 
 
+_PRIMITIVES: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "long",
+    float: "double",
+    str: "string",
+    bytes: "bytes",
+    bytearray: "bytes",
+}
+
+
+def _primitive_of_subclass(value: Any) -> str | None:
+    # Subclasses (IntEnum, str enums, ...) in the order that keeps bool apart from int.
+    for kind in (bool, int, float, str, bytes, bytearray):
+        if isinstance(value, kind):
+            return _PRIMITIVES[kind]
+    return None
+
+
+class _NoAvroType(Exception):
+    def __init__(self, value: Any, reason: str, *, is_key: bool = False) -> None:
+        super().__init__(reason)
+        self.value = value
+        self.reason = reason
+        self.is_key = is_key
+
+
+def _path_to(target: Any, is_key: bool, value: Any, path: str) -> str | None:
+    # Where ``target`` sits in ``value``; only run to word an error message.
+    if value is target and not is_key:
+        return path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key is target and is_key:
+                return f"{path} key {key!r}"
+            found = _path_to(target, is_key, item, f"{path}[{key!r}]")
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _path_to(target, is_key, item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 class _Types:
     """The set of Avro types seen at one place in a value (a union being built)."""
 
@@ -48,43 +95,33 @@ class _Types:
         self.array: _Types | None = None
         self.map: _Types | None = None
 
-    def add(self, value: Any, path: str) -> None:
-        # Order of tests: bool before int (bool is an int subclass).
-        if value is None:
-            self.primitives.add("null")
-        elif isinstance(value, bool):
-            self.primitives.add("boolean")
-        elif isinstance(value, int):
-            if not _LONG_MIN <= value <= _LONG_MAX:
-                raise SerializationError(
-                    f"AvroBlob content {path} = {value} does not fit in an Avro long (64 bits)"
-                )
-            self.primitives.add("long")
-        elif isinstance(value, float):
-            self.primitives.add("double")
-        elif isinstance(value, str):
-            self.primitives.add("string")
-        elif isinstance(value, bytes | bytearray):
-            self.primitives.add("bytes")
+    def add(self, value: Any) -> None:
+        primitive = _PRIMITIVES.get(type(value)) or _primitive_of_subclass(value)
+        if primitive is not None:
+            if primitive == "long" and not _LONG_MIN <= value <= _LONG_MAX:
+                raise _NoAvroType(value, "does not fit in an Avro long (64 bits)")
+            self.primitives.add(primitive)
         elif isinstance(value, dict):
             if self.map is None:
                 self.map = _Types()
+            add = self.map.add
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise SerializationError(
-                        f"AvroBlob content {path} has a non-string key {key!r}; "
-                        "Avro maps need string keys"
+                    raise _NoAvroType(
+                        key, "is a non-string key; Avro maps need string keys", is_key=True
                     )
-                self.map.add(item, f"{path}[{key!r}]")
+                add(item)
         elif isinstance(value, list | tuple):
             if self.array is None:
                 self.array = _Types()
-            for i, item in enumerate(value):
-                self.array.add(item, f"{path}[{i}]")
+            add = self.array.add
+            for item in value:
+                add(item)
         else:
-            raise SerializationError(
-                f"AvroBlob content {path} is a {type(value).__name__}, which has no Avro "
-                "type; give a schema or use JSON-like values and bytes"
+            raise _NoAvroType(
+                value,
+                f"is a {type(value).__name__}, which has no Avro type; give a schema or use "
+                "JSON-like values and bytes",
             )
 
     def schema(self) -> Any:
@@ -107,29 +144,19 @@ def infer_schema(records: collections.abc.Iterable[Any]) -> Any:
         If a value has no Avro type (the message gives its path in the content).
     """
     types = _Types()
-    for i, record in enumerate(records):
-        types.add(record, f"record {i}")
+    records = list(records)
+    try:
+        for record in records:
+            types.add(record)
+    except _NoAvroType as exc:
+        where = _path_to(exc.value, exc.is_key, records, "records") or "a value"
+        raise SerializationError(
+            f"AvroBlob content at {where} ({exc.value!r}) {exc.reason}"
+        ) from None
     return types.schema()
 
 
-# Parsing a schema costs more than encoding a small record; messages of one stream
-# usually share a schema, so keep the parsed forms of recent ones.
-_PARSED: dict[str, Any] = {}
-_PARSED_MAX = 64
-
-
-def _parsed_schema(schema: Any) -> Any:
-    try:
-        key = json.dumps(schema, sort_keys=True)
-    except (TypeError, ValueError):
-        return fastavro.parse_schema(schema)
-    parsed = _PARSED.get(key)
-    if parsed is None:
-        parsed = fastavro.parse_schema(schema)
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        _PARSED[key] = parsed
-    return parsed
+_CACHE_MAX = 64
 
 
 def _read_long(data: bytes, pos: int) -> tuple[int, int]:
@@ -177,7 +204,7 @@ def _read_container_fast(data: bytes) -> tuple[list[Any], Any] | None:
     parsed = _WRITER_SCHEMAS.get(raw_schema)
     if parsed is None:
         parsed = fastavro.parse_schema(json.loads(raw_schema))
-        if len(_WRITER_SCHEMAS) >= _PARSED_MAX:
+        if len(_WRITER_SCHEMAS) >= _CACHE_MAX:
             _WRITER_SCHEMAS.clear()
         _WRITER_SCHEMAS[raw_schema] = parsed
     records: list[Any] = []
@@ -263,13 +290,13 @@ class AvroBlob(MessageModel):
         records = [self.content] if self.single_record else list(self.content)
         if self.schema is None:
             self.schema = infer_schema(records)
-        try:
-            parsed = _parsed_schema(self.schema)
-        except Exception as exc:  # fastavro reports bad schemas with assorted types
-            raise SerializationError(f"AvroBlob schema is not a valid Avro schema: {exc}") from exc
         buffer = BytesIO()
         try:
-            fastavro.writer(buffer, parsed, records)
+            # The unparsed schema: fastavro writes it into the container header faster
+            # than a parsed one, and parsing is cheap next to writing.
+            fastavro.writer(buffer, self.schema, records)
+        except (SchemaParseException, UnknownType) as exc:
+            raise SerializationError(f"AvroBlob schema is not a valid Avro schema: {exc}") from exc
         except Exception as exc:
             raise SerializationError(
                 f"AvroBlob content does not match its schema: {type(exc).__name__}: {exc}"

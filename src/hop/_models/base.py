@@ -104,10 +104,13 @@ def _json_error(exc: json.JSONDecodeError, data: bytes | str, what: str) -> Seri
 
 
 def _loads_json(data: bytes | str, what: str) -> Any:
-    """``json.loads`` that reports bad input as a :class:`SerializationError`."""
-    text = _decode_utf8(data, what) if isinstance(data, bytes | bytearray) else data
+    """``json.loads`` of UTF-8 bytes or str; bad input is a :class:`SerializationError`."""
     try:
-        return json.loads(text)
+        return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except UnicodeDecodeError:
+        if isinstance(data, bytes):
+            _decode_utf8(data, what)  # raises, naming the byte
+        raise
     except json.JSONDecodeError as exc:
         raise _json_error(exc, data, what) from None
     except RecursionError:

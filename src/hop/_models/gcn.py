@@ -109,17 +109,14 @@ class GCNCircular(MessageModel):
             If ``data`` is not ``{"header": {...}, "body": "..."}`` in UTF-8 JSON.
         """
         obj = _loads_json(data, "GCN circular message")
-        if (
-            not isinstance(obj, dict)
-            or set(obj) != {"header", "body"}
-            or not isinstance(obj["header"], dict)
-            or not isinstance(obj["body"], str)
-        ):
-            raise SerializationError(
-                'a GCN circular message must be the JSON object {"header": {...}, "body": "..."}',
-                raw=data,
-            )
-        return cls(header=obj["header"], body=obj["body"])
+        if type(obj) is dict and len(obj) == 2:
+            header, body = obj.get("header"), obj.get("body")
+            if type(header) is dict and type(body) is str:
+                return cls(header=header, body=body)
+        raise SerializationError(
+            'a GCN circular message must be the JSON object {"header": {...}, "body": "..."}',
+            raw=data,
+        )
 
     @classmethod
     def load(cls, email_input: Any) -> GCNCircular:

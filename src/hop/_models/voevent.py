@@ -127,6 +127,12 @@ def _parse_xml(data: bytes, what: str, encoding: str | None = None) -> dict[str,
             raw=data,
             position=f"line {line}, column {column}",
         ) from None
+    except (LookupError, UnicodeError) as exc:
+        # The XML declaration names an encoding Python lacks, or the bytes do not
+        # decode in the declared one.
+        raise SerializationError(
+            f"{what} cannot be decoded: {exc}", raw=data, position="line 1"
+        ) from None
     except _EntityDeclared:
         raise SerializationError(
             f"{what} declares XML entities, which are refused for safety "
