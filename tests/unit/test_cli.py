@@ -465,3 +465,9 @@ def test_auth_add_interactively_prompts_for_the_credential(config_home, monkeypa
     assert cli.main(["auth", "add"]) == 0
     assert auth.load_auth() == [Auth("alice", "s3cret", host="kafka.example:9092")]
     assert "s3cret" not in capsys.readouterr().out
+
+
+def test_rich_writer_shows_binary_blobs_as_a_hex_preview():
+    out = io.StringIO()
+    _subscribe._RichWriter(out).write(Blob(b"\x00\x01binary"), _meta())
+    assert "<8 bytes of binary data> 00 01 62" in out.getvalue()

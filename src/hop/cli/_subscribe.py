@@ -216,6 +216,18 @@ class _JSONWriter:
         self._out.flush()
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _displayable(data: bytes) -> str | None:
+    """The text of ``data`` if it is UTF-8 without control characters, else None."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if _CONTROL.search(text) else text
+
+
 class _RichWriter:
     """A header line per message and its content, laid out for a terminal."""
 
@@ -240,9 +252,8 @@ class _RichWriter:
         if fmt == "json":
             self._console.print(JSON(data.decode("utf-8")))
             return
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
+        text = _displayable(data)
+        if text is None:
             preview = data[:64].hex(" ")
             more = " ..." if len(data) > 64 else ""
             self._console.print(Text(f"<{len(data)} bytes of binary data> {preview}{more}"))
