@@ -56,7 +56,8 @@ import logging
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from hop.errors import JournalCorruptError, JournalError
 
@@ -100,15 +101,18 @@ _MAX_FIELD = _NONE - 1
 Header = tuple[str, bytes | None]
 
 
-@dataclass(frozen=True, slots=True)
-class JournalMessage:
-    """One message recorded in the journal, as it will be handed to Kafka."""
+class JournalMessage(NamedTuple):
+    """One message recorded in the journal, as it will be handed to Kafka.
+
+    A named tuple rather than a frozen dataclass: one is built per message written,
+    and a tuple is several times cheaper to create.
+    """
 
     seq: int
     """Sequence number, unique among the live messages of the journal."""
     value: bytes
     """The packed payload."""
-    headers: list[Header] = field(default_factory=list)
+    headers: list[Header] = []  # shared default: headers lists are never mutated
     """Kafka headers; names are ``str``, values ``bytes`` (or ``None``)."""
     topic: str | None = None
     """Destination topic; ``None`` means the producer's default topic."""
@@ -152,17 +156,20 @@ def _opt(data: bytes | None) -> bytes:
 
 def encode_message(message: JournalMessage) -> bytes:
     """Return the framed record for one message."""
-    topic = None if message.topic is None else message.topic.encode("utf-8")
+    seq, value, headers, topic, key = message
+    u32 = _U32.pack
     parts = [
-        _U64.pack(message.seq),
-        _opt(topic),
-        _opt(message.key),
-        _opt(message.value),
-        _U32.pack(len(message.headers)),
+        _U64.pack(seq),
+        _NONE_BYTES if topic is None else _opt(topic.encode("utf-8")),
+        _NONE_BYTES if key is None else _opt(key),
+        _opt(value),
+        u32(len(headers)),
     ]
-    for name, value in message.headers:
-        parts.append(_opt(name.encode("utf-8")))
-        parts.append(_opt(value))
+    for name, hvalue in headers:
+        raw = name.encode("utf-8")
+        parts.append(u32(len(raw)))
+        parts.append(raw)
+        parts.append(_NONE_BYTES if hvalue is None else _opt(hvalue))
     return _frame(RECORD_MESSAGE, b"".join(parts))
 
 

@@ -32,7 +32,10 @@ def _fsync_dir(path: str) -> None:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+    written = os.write(fd, data)
+    if written == len(data):
+        return
+    view = memoryview(data)[written:]
     while view:
         written = os.write(fd, view)
         view = view[written:]
@@ -116,8 +119,7 @@ class JournalFile:
         The journal; created (mode 0600) when missing.
     durability : {"none", "fsync"}
         With ``"fsync"``, :meth:`wait_durable` blocks until an appended record is on
-        stable storage; a background flusher batches the ``fdatasync`` calls of
-        concurrent writers (group commit).
+        stable storage; concurrent writers share ``fdatasync`` calls (group commit).
 
     Attributes
     ----------
@@ -137,14 +139,8 @@ class JournalFile:
         self._syncing = False
         self._sync_error: OSError | None = None
         self._closed = False
-        self._flusher: threading.Thread | None = None
         self.messages, self._fd = self._open()
         self.size = os.fstat(self._fd).st_size
-        if self._sync:
-            self._flusher = threading.Thread(
-                target=self._flush_loop, name=f"hop-journal-fsync[{self.path}]", daemon=True
-            )
-            self._flusher.start()
 
     def _open(self) -> tuple[dict[int, JournalMessage], int]:
         try:
@@ -189,58 +185,53 @@ class JournalFile:
             _write_all(self._fd, data)
             self.size += len(data)
             self._appended += len(data)
-            if self._sync:
-                self._cv.notify_all()
             return self._appended
 
-    def wait_durable(self, ticket: int, timeout: float | None = None) -> None:
+    def wait_durable(self, ticket: int) -> None:
         """Block until everything appended up to ``ticket`` is on stable storage.
 
+        Group commit, leader/follower style: a caller that finds no ``fdatasync`` under
+        way runs one for everything appended so far, and callers arriving meanwhile
+        wait for it or for the next one. Concurrent writers thus share fsyncs without
+        a flusher thread (whose GIL hand-offs cost more than the batching gains).
         Returns at once with durability ``"none"``.
         """
         if not self._sync:
             return
         with self._lock:
-            if not self._cv.wait_for(
-                lambda: self._synced >= ticket or self._sync_error is not None or self._closed,
-                timeout,
-            ):
-                raise JournalError(f"timed out waiting for journal {self.path} to reach disk")
-            if self._synced < ticket:
+            while self._synced < ticket:
                 if self._sync_error is not None:
                     raise JournalError(
                         f"could not fsync journal {self.path}: {self._sync_error}"
                     ) from self._sync_error
-                raise JournalError(f"journal {self.path} was closed before reaching disk")
-
-    def _flush_loop(self) -> None:
-        while True:
-            with self._lock:
-                self._cv.wait_for(lambda: self._appended > self._synced or self._closed)
                 if self._closed:
-                    return
+                    raise JournalError(f"journal {self.path} was closed before reaching disk")
+                if self._syncing:
+                    self._cv.wait()
+                    continue
                 target, fd = self._appended, self._fd
                 self._syncing = True
-            try:
-                # Outside the lock: writers keep appending, and the next round covers them.
-                _datasync(fd)
-            except OSError as exc:
-                with self._lock:
-                    # After a failed fsync the page cache state is unknown: stop for good.
-                    self._sync_error = exc
-                    self._syncing = False
-                    self._cv.notify_all()
-                return
-            with self._lock:
-                self._synced = max(self._synced, target)
+                self._lock.release()
+                error: OSError | None = None
+                try:
+                    _datasync(fd)
+                except OSError as exc:
+                    error = exc
+                finally:
+                    self._lock.acquire()
                 self._syncing = False
+                if error is not None:
+                    # After a failed fsync the page cache state is unknown: stop for good.
+                    self._sync_error = error
+                else:
+                    self._synced = max(self._synced, target)
                 self._cv.notify_all()
 
     # -- rewriting
 
     def _quiesce(self) -> None:
-        # The flusher may be inside fdatasync on the current descriptor; wait it out
-        # before closing or truncating that descriptor.
+        # A group-commit leader may be inside fdatasync on the current descriptor; wait
+        # it out before closing or truncating that descriptor.
         self._cv.wait_for(lambda: not self._syncing)
 
     def reset(self) -> None:
@@ -309,5 +300,3 @@ class JournalFile:
             self._closed = True
             self._cv.notify_all()
             os.close(self._fd)
-        if self._flusher is not None:
-            self._flusher.join(timeout=10.0)

@@ -179,7 +179,10 @@ class PublicationJournal:
             raise TypeError(
                 f"a journal message must be bytes, not {type(message).__name__}; pack it first"
             )
-        hdrs = [_header(n, v) for n, v in (headers or ())]
+        hdrs = [
+            (n, v) if type(n) is str and type(v) is bytes else _header(n, v)
+            for n, v in (headers or ())
+        ]
         if isinstance(key, str):
             key = key.encode("utf-8")
         with self._lock:
