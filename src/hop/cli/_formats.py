@@ -14,13 +14,6 @@ def formats() -> dict[str, Any]:
     The names are the members of :class:`hop.io.Deserializer`, so formats added by
     plugins are offered too.
     """
-    try:
-        from hop import io
+    from hop import io
 
-        deserializer = io.Deserializer
-    except ImportError:
-        # The registry module is not there yet: offer the models hop.models defines.
-        from hop.models import Blob, JSONBlob
-
-        return {"BLOB": Blob, "JSON": JSONBlob}
-    return {member.name: member.value for member in deserializer}
+    return {member.name: member.value for member in io.Deserializer}
