@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from hop.cli import add_client_opts, add_logging_opts, set_up_logger
 from hop.errors import SerializationError
@@ -110,7 +110,7 @@ def _whole_input(model: Any, fmt: str, stream: IO[bytes]) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Load the messages and write them to the stream."""
     from hop.cli._formats import LINE_FORMATS, formats
-    from hop.io import Producer, Stream
+    from hop.io import Stream
 
     set_up_logger(args)
     fmt = args.format
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         options["produce_timeout"] = args.timeout
     stream = Stream(auth=not args.no_auth)
     sent = 0
-    with cast(Producer, stream.open(args.url, "w", **options)) as producer:
+    with stream.open(args.url, "w", **options) as producer:
         try:
             for message in messages:
                 producer.write(message, test=args.test)

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from hop.cli import add_client_opts, add_logging_opts, set_up_logger
 from hop.errors import ConfigurationError
@@ -335,7 +335,7 @@ def _writer(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Read messages and write them to standard output."""
-    from hop.io import Consumer, Stream
+    from hop.io import Stream
 
     set_up_logger(args)
     start = parse_start(args.start_at)
@@ -346,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
     count = 0
     try:
         opened = stream.open(args.url, "r", group_id=args.group_id, ignoretest=not args.test)
-        with cast(Consumer, opened) as consumer:
+        with opened as consumer:
             for model, meta in consumer.read(metadata=True):
                 writer.write(model, meta)
                 count += 1
