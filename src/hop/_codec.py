@@ -29,7 +29,8 @@ _JSON = format_name(JSONBlob)
 
 
 # The headers pack() writes itself; a user header with one of these names would be
-# taken for hop's own (readers use the first "_format" they see).
+# taken for hop's own (readers use the first "_format" they see). Hopskotch reserves
+# every name starting with "_", so user headers may not use any of them.
 RESERVED_HEADERS = frozenset({"_id", "_sender", "_test", "_format"})
 
 
@@ -43,14 +44,15 @@ def normalize_headers(
     headers : mapping or sequence of pairs, optional
         Header names are str; values are str, bytes or None.
     allow_reserved : bool
-        Accept the names hop writes itself (``_id``, ``_sender``, ``_test``,
-        ``_format``), for forwarding messages that already carry them (``write_raw``).
+        Accept names starting with ``_`` (reserved for hop's own headers such as
+        ``_id``, ``_sender``, ``_test``, ``_format``), for forwarding messages that
+        already carry them (``write_raw``).
 
     Raises
     ------
     hop.errors.ConfigurationError
         For a malformed pair, a non-str name, a value of another type, or (unless
-        ``allow_reserved``) a reserved name.
+        ``allow_reserved``) a name starting with ``_``.
     """
     if not headers:
         return []
@@ -64,10 +66,12 @@ def normalize_headers(
             ) from None
         if not isinstance(key, str):
             raise ConfigurationError(f"header names must be str, got {key!r}")
-        if not allow_reserved and key in RESERVED_HEADERS:
+        if not allow_reserved and key.startswith("_"):
+            # Hopskotch reserves every name starting with '_' (the spec), not only the
+            # ones hop writes today.
             raise ConfigurationError(
-                f"header name {key!r} is one hop sets itself "
-                f"({', '.join(sorted(RESERVED_HEADERS))}); rename the header"
+                f"header name {key!r} starts with '_', which Hopskotch reserves for its own "
+                f"headers ({', '.join(sorted(RESERVED_HEADERS))}, ...); rename the header"
             )
         if value is not None and not isinstance(value, str | bytes | bytearray):
             raise ConfigurationError(
