@@ -6,6 +6,7 @@ listeners, SCRAM logins, TLS trust, ACL enforcement and surviving a crash.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from hop.testing import KafkaBroker
+from hop.testing.broker import MESSAGE_MAX_BYTES
 
 _DEADLINE_S = 30.0
 _SASL_LISTENERS = ["sasl_plaintext", "sasl_ssl"]
@@ -87,6 +89,17 @@ def test_message_round_trips_over_plaintext(
 ) -> None:
     payload = uuid.uuid4().bytes
     config = kafka_broker.client_config("plaintext")
+
+    assert _produce(config, unique_topic, payload) is None
+    assert _consume_one(config, unique_topic, unique_group) == payload
+
+
+def test_broker_accepts_a_two_megabyte_alert(
+    kafka_broker: KafkaBroker, unique_topic: str, unique_group: str
+) -> None:
+    # IGWN alerts with base64 sky maps are ~1 MB; random bytes do not compress away.
+    payload = os.urandom(2 * 1024 * 1024)
+    config = {**kafka_broker.client_config("plaintext"), "message.max.bytes": MESSAGE_MAX_BYTES}
 
     assert _produce(config, unique_topic, payload) is None
     assert _consume_one(config, unique_topic, unique_group) == payload

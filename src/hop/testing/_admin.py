@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from hop.errors import HopError
+from hop.testing._errors import BrokerError
 from hop.testing._props import check_users
 
 _ADMIN_TIMEOUT_S = 30.0
@@ -21,9 +21,6 @@ _POLL_S = 0.05
 _TOPIC_OPERATIONS = ("READ", "WRITE", "DESCRIBE")
 _GROUP_OPERATIONS = ("READ", "DESCRIBE")
 
-
-class BrokerError(HopError, RuntimeError):
-    """The test broker could not be prepared, started, or asked to do something."""
 
 
 class AdminHelpers:

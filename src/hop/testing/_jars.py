@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from hop.errors import HopError
+from hop.testing._errors import JarDownloadError
 
 KAFKA_VERSION = "4.3.1"
 LOG4J_VERSION = "2.25.4"
@@ -68,9 +68,6 @@ _POM = f"""<?xml version="1.0" encoding="UTF-8"?>
 </project>
 """
 
-
-class JarDownloadError(HopError, RuntimeError):
-    """Maven could not fetch the Kafka jars."""
 
 
 def kafka_cache_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -14,14 +14,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from hop.errors import HopError
+from hop.testing._errors import TLSSetupError
 
 _DAYS = "3650"
 _CURVE = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
-
-class TLSSetupError(HopError, RuntimeError):
-    """The certificates for the test broker could not be made."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from hop.errors import HopError
-from hop.testing._admin import AdminHelpers, BrokerError
+from hop.testing._admin import AdminHelpers
+from hop.testing._errors import BrokerError
 from hop.testing._jars import KAFKA_VERSION, ensure_kafka_jars
 from hop.testing._props import (
     MESSAGE_MAX_BYTES,
@@ -168,6 +169,9 @@ class KafkaBroker(AdminHelpers):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._state_file = self.data_dir / "broker.json"
         state = self._load_state()
+        # Ports this object picked itself may be re-picked if another process takes one
+        # before the first start; fixed or recorded ports never change under a client.
+        self._may_repick_ports = ports is None and "ports" not in state
         if ports is None:
             ports = BrokerPorts(**state["ports"]) if "ports" in state else BrokerPorts.free()
         self.ports = ports
@@ -262,6 +266,18 @@ class KafkaBroker(AdminHelpers):
         if self.is_running:
             return
         started = time.monotonic()
+        try:
+            self._start(started)
+        except BrokerError as exc:
+            if not (self._may_repick_ports and "Address already in use" in str(exc)):
+                raise
+            self.ports = BrokerPorts.free()
+            self._save_state()
+            self._start(time.monotonic())
+        self._may_repick_ports = False
+        self.startup_seconds = time.monotonic() - started
+
+    def _start(self, started: float) -> None:
         libs = ensure_kafka_jars()
         tls = ensure_tls_files(self.data_dir / "tls")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +294,6 @@ class KafkaBroker(AdminHelpers):
         except BaseException:
             self.stop()
             raise
-        self.startup_seconds = time.monotonic() - started
 
     def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Stop the broker: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent."""
@@ -339,7 +354,10 @@ class KafkaBroker(AdminHelpers):
             _java(), "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool", "format",
             "-t", self._cluster_id, "-c", str(config), *scram_arguments(self.users),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerError(f"formatting the broker storage with {config} timed out") from exc
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
             raise BrokerError(f"formatting the broker storage with {config} failed:\n{tail}")
