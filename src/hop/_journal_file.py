@@ -282,6 +282,15 @@ class JournalFile:
                 f"journal {self.path} is unusable after a failed fsync: {self._sync_error}"
             )
 
+    def __del__(self) -> None:
+        # A journal dropped without close() is what a crash leaves, which the format is
+        # built for; only release the descriptor (and with it the lock).
+        fd = getattr(self, "_fd", None)
+        if fd is not None and not self._closed:
+            self._closed = True
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""

@@ -20,29 +20,26 @@ with :class:`hop.errors.JournalCorruptError`; ``hop journal salvage OLD NEW``
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import enum
 import functools
 import logging
 import os
-import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from hop import _codec
-from hop._journal import JournalMessage, SalvageReport, salvage
-from hop._journal_file import write_journal
+from hop._journal import JournalMessage
+from hop._journal_cli import journal_main, salvage_journal, salvage_main
 from hop._kafka_errors import translate
 from hop._publication_journal import DROP, DURABILITY_MODES, FATAL, PublicationJournal, classify
 from hop.errors import (
     ConfigurationError,
     DeliveryError,
     HopError,
-    JournalError,
     KafkaException,
 )
 
@@ -50,6 +47,7 @@ __all__ = [
     "DURABILITY_MODES",
     "PublicationJournal",
     "RobustProducer",
+    "journal_main",
     "salvage_journal",
     "salvage_main",
 ]
@@ -449,67 +447,3 @@ class RobustProducer:
                 callback(err, msg)
             except Exception:
                 logger.exception("a delivery callback raised; ignored")
-
-
-# --------------------------------------------------------------------------- salvage
-
-
-def salvage_journal(
-    old: str | os.PathLike[str], new: str | os.PathLike[str]
-) -> SalvageReport:
-    """Copy every intact, unsent message of a damaged journal into a new journal.
-
-    Parameters
-    ----------
-    old : path
-        The damaged journal (only read).
-    new : path
-        Where to write the new journal; must not exist.
-
-    Returns
-    -------
-    hop._journal.SalvageReport
-        How many messages were kept and which byte ranges were damaged.
-    """
-    old_path, new_path = os.fspath(old), os.fspath(new)
-    if os.path.abspath(old_path) == os.path.abspath(new_path):
-        raise JournalError("salvage writes a new journal: give a path other than the old one")
-    with open(old_path, "rb") as f:
-        data = f.read()
-    messages, report = salvage(data)
-    try:
-        write_journal(new_path, messages)
-    except FileExistsError:
-        raise JournalError(f"{new_path} already exists; salvage never overwrites a file") from None
-    return report
-
-
-def salvage_main(argv: Sequence[str] | None = None) -> int:
-    """Recover the intact records of a damaged journal into a new journal.
-
-    Mount as ``hop journal salvage OLD NEW``. Prints what was kept and where the
-    damage was; returns 0 on success and 1 on failure.
-    """
-    parser = argparse.ArgumentParser(
-        prog="hop journal salvage",
-        description="Recover the intact records of a damaged RobustProducer journal into a "
-        "new journal. The old file is only read.",
-    )
-    parser.add_argument("old", help="the damaged journal")
-    parser.add_argument("new", help="the journal to create (must not exist)")
-    args = parser.parse_args(argv)
-    try:
-        report = salvage_journal(args.old, args.new)
-    except (HopError, OSError) as exc:
-        print(f"hop: error: {exc}", file=sys.stderr)
-        return 1
-    for damage in report.damaged:
-        print(f"damaged at byte offset {damage.offset}: {damage.reason}")
-    print(
-        f"salvaged {report.kept} unsent message(s) into {args.new} "
-        f"({report.finished} already-sent message(s) dropped, "
-        f"{len(report.damaged)} damaged region(s) skipped)"
-    )
-    if report.duplicates:
-        print(f"{report.duplicates} message(s) had a repeated sequence number and were kept")
-    return 0

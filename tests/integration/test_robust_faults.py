@@ -102,10 +102,11 @@ def _run_publisher(
                 replayed = int(line.split()[1])
                 continue
             last = int(line)
-            if kill_at is not None and last >= kill_at:
+            if kill_at is not None and last >= kill_at and not killed:
                 proc.send_signal(signal.SIGKILL)
                 killed = True
-                break
+                # Keep reading: lines printed before the kill are still in the pipe,
+                # and the last of them is the last write() that returned.
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         if proc.poll() is None:
@@ -167,7 +168,7 @@ def test_publisher_killed_and_restarted_loses_nothing(
     _, replayed, _ = _run_publisher(url, journal, last + 1, durability, log)
     seqs = _read_topic(kafka_broker.bootstrap["plaintext"], topic)
     lost, _dups = _report(
-        f"seed={_SEED} kill at {kill_at} ({durability}): replayed {replayed} from journal",
+        f"seed={_SEED} killed after write {last} ({durability}): {replayed} replayed",
         seqs,
     )
     assert lost == 0

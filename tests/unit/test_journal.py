@@ -446,3 +446,33 @@ def test_fsync_mode_batches_fsyncs_of_concurrent_writers(
 def test_invalid_durability_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="durability"):
         PublicationJournal(str(tmp_path / "j"), durability="sometimes")
+
+
+def test_journal_check_command_reports_clean_and_damaged_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hop.robust_publisher import journal_main
+
+    path = tmp_path / "j"
+    write_journal(str(path), [_msg(0), _msg(1)])
+    assert journal_main(["check", str(path)]) == 0
+    assert "2 unsent message(s)" in capsys.readouterr().out
+    data = bytearray(path.read_bytes())
+    data[HEADER_SIZE + 10] ^= 0x10
+    path.write_bytes(bytes(data))
+    assert journal_main(["check", str(path)]) == 1
+    assert f"damaged at byte offset {HEADER_SIZE}" in capsys.readouterr().out
+    assert journal_main(["salvage", str(path), str(tmp_path / "new")]) == 0
+    assert "salvaged 1 unsent message(s)" in capsys.readouterr().out
+    assert journal_main(["bogus"]) == 2
+
+
+def test_dropped_journal_releases_its_lock(tmp_path: Path) -> None:
+    import gc
+
+    journal = PublicationJournal(str(tmp_path / "j"))
+    journal.queue_message(b"kept")
+    del journal
+    gc.collect()
+    with PublicationJournal(str(tmp_path / "j")) as again:
+        assert [m.value for m in again._take(5)] == [b"kept"]
