@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +30,45 @@ _FATAL_CLIENT_ERRORS = frozenset(
     for n in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "_FATAL")
     if hasattr(KafkaError, n)
 )
+# Metadata failures that may clear up within the connect timeout.
+_METADATA_RETRY = frozenset(
+    getattr(KafkaError, n)
+    for n in ("_TRANSPORT", "_TIMED_OUT", "_ALL_BROKERS_DOWN", "_RESOLVE")
+    if hasattr(KafkaError, n)
+)
 # How long one blocking poll may last, so that stop() and Ctrl-C are noticed promptly.
 _POLL_SLICE = 0.25
+
+
+def fetch_metadata(
+    client: Any,
+    topic: str | None,
+    timeout: float,
+    pending_error: Callable[[], errors.KafkaException | None],
+) -> Any:
+    """``client.list_topics`` that notices a refused login before ``timeout`` ends.
+
+    librdkafka reports a failed SASL or TLS handshake only through the error callback,
+    which ``list_topics`` does not serve; asking in short slices and serving callbacks
+    in between turns a wrong password into an authentication error within a second
+    instead of a "broker unreachable" after the whole timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            if topic is None:
+                return client.list_topics(timeout=max(0.05, min(0.5, remaining)))
+            return client.list_topics(topic=topic, timeout=max(0.05, min(0.5, remaining)))
+        except confluent_kafka.KafkaException as exc:
+            client.poll(0)
+            failure = pending_error()
+            if failure is not None:
+                raise failure from exc
+            err = exc.args[0] if exc.args else None
+            transient = isinstance(err, KafkaError) and err.code() in _METADATA_RETRY
+            if not transient or time.monotonic() >= deadline:
+                raise
 
 
 class StartPosition(enum.Enum):
@@ -187,10 +225,10 @@ class Consumer:
         action = f"reading from {self._brokers}"
         for topic in self.topics:
             try:
-                meta = self._consumer.list_topics(topic=topic, timeout=timeout)
+                meta = fetch_metadata(self._consumer, topic, timeout, lambda: self._client_error)
+            except errors.KafkaException:
+                raise
             except confluent_kafka.KafkaException as exc:
-                if self._client_error is not None:
-                    raise self._client_error from exc
                 err = translate(exc, action=action, topic=topic)
                 if isinstance(err, errors.BrokerUnreachableError):
                     err = errors.BrokerUnreachableError(

@@ -10,16 +10,24 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, overload
 
+from confluent_kafka import KafkaError
+
 from hop import errors
 from hop._config import DEFAULT_CONNECT_TIMEOUT, seconds
-from hop._consumer import Consumer, StartPosition
-from hop._kafka_errors import kafka_errors
+from hop._consumer import Consumer, StartPosition, fetch_metadata
+from hop._kafka_errors import kafka_errors, translate
 from hop._producer import Producer
 from hop._url import parse_url
 
 __all__ = ["Stream", "list_topics"]
 
 logger = logging.getLogger("hop")
+
+_LOGIN_FAILURES = frozenset(
+    getattr(KafkaError, n)
+    for n in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL")
+    if hasattr(KafkaError, n)
+)
 
 _GROUP_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -230,20 +238,27 @@ def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -
     action = f"listing topics on {parsed.bootstrap}"
     with kafka_errors(action):
         consumer = confluent_kafka.Consumer(conf)
+
+    def pending() -> errors.KafkaException | None:
+        fatal = [e for e in client_errors if e.code() in _LOGIN_FAILURES]
+        return translate(fatal[0], action=action) if fatal else None
+
     try:
         try:
             if parsed.topics:
                 found: dict[str, Any] = {}
                 for topic in parsed.topics:
-                    meta = consumer.list_topics(topic=topic, timeout=limit)
-                    found.update(meta.topics)
+                    found.update(fetch_metadata(consumer, topic, limit, pending).topics)
             else:
-                found = dict(consumer.list_topics(timeout=limit).topics)
+                found = dict(fetch_metadata(consumer, None, limit, pending).topics)
         except confluent_kafka.KafkaException as exc:
-            from hop._kafka_errors import translate
-
-            fatal = [e for e in client_errors if e.code() != confluent_kafka.KafkaError._TRANSPORT]
-            raise translate(fatal[0] if fatal else exc, action=action) from exc
+            err = translate(exc, action=action)
+            if isinstance(err, errors.BrokerUnreachableError):
+                err.args = (
+                    f"no broker at {parsed.bootstrap} answered within {limit:g} s "
+                    f"({err.reason}); check the host and port and that the broker is up",
+                )
+            raise err from exc
     finally:
         consumer.close()
     return {name: t for name, t in found.items() if t.error is None}

@@ -151,12 +151,6 @@ def test_wrong_password_is_a_prompt_authentication_error(broker, listener):
     assert "alice" in str(error) or "authentication" in str(error).lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hop io defect (reported to the lead): Consumer._check_topics blocks in "
-    "list_topics, which does not serve error_cb, so a refused SASL login surfaces after "
-    "connect_timeout as BrokerUnreachableError instead of AuthenticationError",
-)
 def test_wrong_password_when_reading_is_a_prompt_authentication_error(broker):
     topic = _topic(broker)
     wrong = Auth("alice", "not-the-password", ssl=False)
