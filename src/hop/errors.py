@@ -63,8 +63,12 @@ class ConfigurationError(HopError, ValueError):
     """A URL, option or configuration file is not valid."""
 
 
-class CredentialError(HopError):
-    """A credential could not be loaded, stored or selected."""
+class CredentialError(HopError, RuntimeError):
+    """A credential could not be loaded, stored or selected.
+
+    Also a ``RuntimeError``: the hop-client documentation promises that type for these
+    failures, and code written for upstream catches it.
+    """
 
 
 class NoMatchingCredentialError(CredentialError, KeyError):
@@ -77,6 +81,11 @@ class NoMatchingCredentialError(CredentialError, KeyError):
 
 class AmbiguousCredentialError(CredentialError):
     """More than one stored credential fits; the message lists the candidates."""
+
+    @property
+    def message(self) -> str:
+        """The error text (upstream exposes it under this name)."""
+        return str(self.args[0]) if self.args else ""
 
 
 class InsecureFileError(CredentialError, PermissionError):
