@@ -277,7 +277,8 @@ def _check_header(buf: memoryview) -> Damage | None:
     if magic != MAGIC:
         hint = ""
         if bytes(buf[:7]) == b"\x00" * 7 and buf[7] in (0, 1, 2):
-            hint = " (it looks like a journal written by upstream hop-client)"
+            hint = (" (it looks like a journal written by upstream hop-client; "
+                    "`hop journal salvage` converts it)")
         return Damage(0, f"not a skyhop journal: bad magic number{hint}")
     if zlib.crc32(buf[:12]) != crc:
         return Damage(0, "CRC mismatch in the file header")
@@ -408,6 +409,8 @@ class SalvageReport:
     """Each damaged stretch: its offset and reason (``reason`` names the bytes skipped)."""
     duplicates: int = 0
     """Intact message records whose sequence number was already taken (renumbered)."""
+    upstream: bool = False
+    """The input was a journal written by upstream hop-client (converted)."""
 
 
 def _intact_records(buf: memoryview) -> Iterator[tuple[int, int, memoryview] | Damage]:

@@ -8,12 +8,14 @@ Mounted in the ``hop`` command table as a forwarding command
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 
-from hop._journal import SalvageReport, load, salvage, scan
+from hop._journal import MAGIC, SalvageReport, load, salvage, scan
 from hop._journal_file import write_journal
+from hop._journal_upstream import looks_upstream, read_upstream
 from hop.errors import HopError, JournalError
 
 __all__ = ["journal_main", "salvage_journal", "salvage_main"]
@@ -42,7 +44,11 @@ def salvage_journal(
         raise JournalError("salvage writes a new journal: give a path other than the old one")
     with open(old_path, "rb") as f:
         data = f.read()
-    messages, report = salvage(data)
+    if not data.startswith(MAGIC) and looks_upstream(data):
+        messages, report = read_upstream(data)
+        report = dataclasses.replace(report, upstream=True)
+    else:
+        messages, report = salvage(data)
     try:
         write_journal(new_path, messages)
     except FileExistsError:
@@ -83,6 +89,8 @@ def _salvage(args: argparse.Namespace) -> int:
     except (HopError, OSError) as exc:
         print(f"hop: error: {exc}", file=sys.stderr)
         return 1
+    if report.upstream:
+        print(f"{args.old} is an upstream hop-client journal; converting it")
     for damage in report.damaged:
         print(f"damaged at byte offset {damage.offset}: {damage.reason}")
     print(
