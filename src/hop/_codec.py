@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hop._models.base import json_loads
 from hop._registry import models
 from hop.errors import ConfigurationError
 from hop.models import Blob, JSONBlob, MessageModel, format_name
@@ -207,7 +208,7 @@ def unpack(
             # A plugin's deserialize may raise anything; the stream must go on.
             return _as_blob(data, where, "could not be decoded as %s: %s", name, exc)
     try:
-        obj = json.loads(data.decode("utf-8"))
+        obj = json_loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError):
         logger.info("message %s has an unknown format; returning a Blob", where or "<message>")
         return Blob(content=data)

@@ -3,6 +3,7 @@ JSON and Avro content round-trips exactly."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hop import _codec
+from hop._models.base import json_loads
 from hop.errors import SerializationError
 from hop.models import (
     AvroBlob,
@@ -41,7 +43,8 @@ def containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
 
 
-json_values = st.recursive(json_scalars, containers, max_leaves=25)
+# JSON integers have no size limit in Python; Avro longs are 64 bits.
+json_values = st.recursive(json_scalars | st.integers(), containers, max_leaves=25)
 avro_values = st.recursive(json_scalars | st.binary(max_size=20), containers, max_leaves=25)
 
 
@@ -183,3 +186,40 @@ FORMATS = [None, "voevent", "VOEVENT", "circular", "gcntextnotice", "blob", "jso
 def test_unpack_never_raises(data: bytes, fmt: str | None) -> None:
     headers = None if fmt is None else [("_format", fmt.encode())]
     assert isinstance(_codec.unpack(data, headers, where="t[0]@0"), MessageModel)
+
+
+def stdlib_outcome(data: bytes) -> tuple[str, Any]:
+    try:
+        return ("ok", json.loads(data.decode("utf-8")))
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc))
+
+
+json_texts = st.one_of(
+    st.binary(max_size=60),
+    st.recursive(
+        json_scalars | st.just(float("inf")) | st.integers(min_value=2**63, max_value=2**80),
+        containers,
+        max_leaves=10,
+    ).map(lambda v: json.dumps(v).encode()),
+    st.text(max_size=30).map(
+        lambda t: json.dumps(t, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    ),
+    st.sampled_from(
+        [b"NaN", b"[Infinity]", b'"\\ud800"', b"\xef\xbb\xbf{}", b"[" * 2000 + b"]" * 2000]
+    ),
+)
+
+
+@PROPERTY_SETTINGS
+@given(json_texts)
+def test_fast_json_decoding_agrees_with_the_standard_library(data: bytes) -> None:
+    outcome = stdlib_outcome(data)
+    try:
+        mine: tuple[str, Any] = ("ok", json_loads(data))
+    except (ValueError, RecursionError) as exc:
+        mine = ("error", type(exc))
+    if outcome[0] == "ok" and mine[0] == "ok":
+        assert identical(mine[1], outcome[1]) or (mine[1] != mine[1] and outcome[1] != outcome[1])
+    else:
+        assert mine == outcome

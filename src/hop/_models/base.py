@@ -103,10 +103,55 @@ def _json_error(exc: json.JSONDecodeError, data: bytes | str, what: str) -> Seri
     )
 
 
+def _stdlib_loads(data: bytes | str) -> Any:
+    return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without it
+    json_loads = _stdlib_loads
+else:
+    _orjson_loads = orjson.loads
+    _OrjsonError = orjson.JSONDecodeError
+
+    def json_loads(data: bytes | str) -> Any:
+        """``json.loads(data.decode("utf-8"))``, 1.5-5x faster on alert-sized documents.
+
+        orjson is strict RFC 8259; whatever it refuses (NaN, integers beyond 64 bits,
+        lone surrogates, very deep nesting, bad input) goes to the standard library,
+        so the result and the errors are exactly the standard library's.
+        """
+        try:
+            obj = _orjson_loads(data)
+        except _OrjsonError:
+            return _stdlib_loads(data)
+        if _maybe_big_integer(obj):
+            return _stdlib_loads(data)
+        return obj
+
+    def _maybe_big_integer(obj: Any) -> bool:
+        # orjson reads integers outside [-2**63, 2**64) as floats, where the standard
+        # library keeps them exact. Such a float means: decode again. The walk visits
+        # nodes, not bytes: an alert's kilobytes of base64 are one string.
+        stack = [obj]
+        pop, push = stack.pop, stack.extend
+        while stack:
+            value = pop()
+            kind = type(value)
+            if kind is dict:
+                push(value.values())
+            elif kind is list:
+                push(value)
+            elif kind is float and not -9.2e18 < value < 1.8e19:
+                return True
+        return False
+
+
 def _loads_json(data: bytes | str, what: str) -> Any:
-    """``json.loads`` of UTF-8 bytes or str; bad input is a :class:`SerializationError`."""
+    """:func:`json_loads`, with bad input as a :class:`SerializationError`."""
     try:
-        return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        return json_loads(data)
     except UnicodeDecodeError:
         if isinstance(data, bytes):
             _decode_utf8(data, what)  # raises, naming the byte
