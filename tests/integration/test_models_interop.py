@@ -14,6 +14,7 @@ mechanism is checked across implementations too.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 from _peers import PeerError, run_peer
 from hop import Stream, _codec, _registry
 from hop.io import Producer, StartPosition
+from hop.models import Blob, JSONBlob
 from plugin_pkg import donut_paths
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
@@ -283,3 +285,26 @@ def test_igwn_alert_over_the_topic_limit_fails_with_its_size_and_the_limit(
         s.write(alert)
     assert str(size) in str(info.value)
     assert str(512 * 1024) in str(info.value)
+
+
+def test_an_undecodable_message_in_a_stream_is_a_blob_with_a_warning_and_the_stream_goes_on(
+    make_topic: Callable[..., str],
+    kafka_url: Callable[..., str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic = make_topic()
+    url = kafka_url(topic)
+    with Stream(auth=False).open(url, "w") as s:
+        s.write_raw(b"<voe:VOEvent ivorn='x'>", headers=[("_format", b"voevent")])
+        s.write_raw(b"\x00\x01", headers=[("_format", b"hologram")])
+        s.write({"still": "flowing"})
+    stream = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
+    with caplog.at_level(logging.WARNING, logger="hop"), stream.open(url, "r") as s:
+        got = list(s.read())
+    assert got == [
+        Blob(content=b"<voe:VOEvent ivorn='x'>"),
+        Blob(content=b"\x00\x01"),
+        JSONBlob(content={"still": "flowing"}),
+    ]
+    assert f"{topic}[0]@0 could not be decoded as voevent" in caplog.text
+    assert f"{topic}[0]@1 has unknown format 'hologram'" in caplog.text
