@@ -65,28 +65,34 @@ def _parse_xml(data: bytes, what: str, encoding: str | None = None) -> dict[str,
     parser = expat.ParserCreate(encoding)
     parser.buffer_text = True
     parser.EntityDeclHandler = _forbid_entities
-    stack: list[tuple[Any, list[str]]] = []
+    # All character data goes to one list through its C-level append (no Python frame
+    # per chunk); each open element remembers where its own text starts, and takes
+    # (and removes) its chunks when it ends, so a parent sees only its own text.
+    chunks: list[str] = []
+    parser.CharacterDataHandler = chunks.append
+    stack: list[tuple[Any, int]] = []
     push = stack.append
     pop = stack.pop
     item: Any = None
-    text: list[str] = []
+    mark = 0
 
-    # The handlers below are closures over locals: the cheapest state access pyexpat
-    # callbacks can have.
+    # Closures over locals: the cheapest state access pyexpat callbacks can have.
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal item, text
-        push((item, text))
+        nonlocal item, mark
+        push((item, mark))
         item = attrs or None
-        text = []
+        mark = len(chunks)
 
     def end(name: str) -> None:
-        nonlocal item, text
+        nonlocal item, mark
         value: Any
         data: str | None = None
-        if text:
-            data = (text[0] if len(text) == 1 else "".join(text)).strip() or None
+        n = len(chunks) - mark
+        if n:
+            data = (chunks[mark] if n == 1 else "".join(chunks[mark:])).strip() or None
+            del chunks[mark:]
         child = item
-        item, text = pop()
+        item, mark = pop()
         if child is not None:
             if data:
                 old = child.get("#text", _MISSING)
@@ -112,11 +118,6 @@ def _parse_xml(data: bytes, what: str, encoding: str | None = None) -> dict[str,
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-
-    def characters(chunk: str) -> None:
-        text.append(chunk)
-
-    parser.CharacterDataHandler = characters
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
