@@ -23,6 +23,10 @@ logger = logging.getLogger("hop")
 
 DeliveryCallback = Callable[[KafkaError | None, Any], None]
 
+_monotonic = time.monotonic
+# Longest time between two serves of delivery reports while writing.
+_POLL_INTERVAL = 0.01
+
 # Errors from librdkafka's error callback that mean no message will ever get through.
 _FATAL_CLIENT_ERRORS = frozenset(
     getattr(KafkaError, n)
@@ -92,6 +96,9 @@ class Producer:
         self._user_error_cb = self._config.error_callback
         conf = self._config.librdkafka(brokers, auth)
         conf["error_cb"] = self._on_client_error
+        # Bound once: the delivery callback is passed with every message.
+        self._record_failure = self._on_delivery
+        self._next_poll = 0.0
         with kafka_errors(f"connecting to {brokers}"):
             self._producer = confluent_kafka.Producer(conf)
         self._state = _State.OPEN
@@ -256,41 +263,62 @@ class Producer:
         topic: str | None,
         key: str | bytes | None,
     ) -> None:
-        self._check_open()
+        # The per-message path: every check that is not needed is skipped, and the slow
+        # cases (closed, queue full, errors) are handled out of line.
+        if self._state is not _State.OPEN or self._client_error is not None:
+            self._check_open()
         topic = topic or self.default_topic
         if topic is None:
             raise errors.ConfigurationError(
                 "no topic to write to: name one in the URL when opening the stream, "
                 "or pass topic= to write()"
             )
-        if delivery_callback is raise_delivery_errors:
-            on_delivery: DeliveryCallback = self._on_delivery
-        elif delivery_callback is None:
-            on_delivery = self._on_delivery
+        if delivery_callback is raise_delivery_errors or delivery_callback is None:
+            on_delivery: DeliveryCallback = self._record_failure
         else:
             on_delivery = delivery_callback
+        try:
+            self._producer.produce(topic, payload, key, headers=headers, on_delivery=on_delivery)
+        except BufferError:
+            self._produce_when_room(topic, payload, key, headers, on_delivery)
+        except confluent_kafka.KafkaException as exc:
+            raise self._produce_error(exc, payload, topic) from exc
+        # Serve delivery reports as we go so that failures surface without waiting for
+        # flush(), but at most every _POLL_INTERVAL: a poll per message would cost as much
+        # as the produce itself.
+        now = _monotonic()
+        if now >= self._next_poll:
+            self._next_poll = now + _POLL_INTERVAL
+            self._producer.poll(0)
+
+    def _produce_when_room(
+        self,
+        topic: str,
+        payload: bytes,
+        key: str | bytes | None,
+        headers: list[tuple[str, str | bytes]] | None,
+        on_delivery: DeliveryCallback,
+    ) -> None:
         producer = self._producer
         while True:
+            # The local queue is full: serve delivery reports until there is room.
+            producer.poll(0.05)
+            self._check_open()
             try:
-                producer.produce(
-                    topic,
-                    payload,
-                    key,
-                    headers=headers,  # type: ignore[arg-type]
-                    on_delivery=on_delivery,
-                )
-                break
+                producer.produce(topic, payload, key, headers=headers, on_delivery=on_delivery)
+                return
             except BufferError:
-                # The local queue is full: serve delivery reports until there is room.
-                producer.poll(0.05)
-                self._check_open()
+                continue
             except confluent_kafka.KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
-                    raise self._too_large(len(payload), topic) from exc
-                raise translate(exc, action="write failed", topic=topic) from exc
-        # Serve delivery reports as we go so that failures surface without waiting.
-        producer.poll(0)
+                raise self._produce_error(exc, payload, topic) from exc
+
+    def _produce_error(
+        self, exc: confluent_kafka.KafkaException, payload: bytes, topic: str
+    ) -> errors.KafkaException:
+        err = exc.args[0] if exc.args else None
+        if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return self._too_large(len(payload), topic)
+        return translate(exc, action="write failed", topic=topic)
 
     def _poll(self, timeout: float = 0.0) -> int:
         """Serve delivery callbacks for up to ``timeout`` seconds; return how many ran."""
