@@ -481,6 +481,7 @@ class client(Stream):  # upstream's public name, lower case
         return self._generated_group
 
     def _deliver(self, callback: Callback | None, kafka_topic: str, model: Any) -> None:
+        payload: Any
         if isinstance(model, JSONBlob):
             payload = model.content
         elif isinstance(model, Blob):
@@ -550,8 +551,7 @@ class client(Stream):  # upstream's public name, lower case
                         failures = 0  # alerts got through since the last failure
                     failures += 1
                     if not self.retry_on_fatal or failures > self.listen_retries:
-                        logger.critical("listening to %s failed: %s", url, exc)
-                        raise
+                        raise  # the exception says what failed; logging it too would repeat it
                     logger.warning(
                         "listening to %s failed (%s); reconnecting in %g s (retry %d of %d)",
                         url, exc, self.retry_wait, failures, self.listen_retries,
