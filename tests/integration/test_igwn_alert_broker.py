@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -266,6 +267,54 @@ def test_retry_on_fatal_reconnects_and_resumes_from_the_committed_offset(kafka_b
     listener.stop()
     # Two failures on alert 1, each followed by a reconnection that re-read it.
     assert [payload["n"] for _, payload in got] == [0, 1, 2]
+
+
+class _RetryWatch(logging.Handler):
+    """Sets an event when the client logs that it is reconnecting."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reconnecting = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "reconnecting" in record.getMessage():
+            self.reconnecting.set()
+
+
+def test_retry_on_fatal_rides_out_a_revoked_acl_the_broker_reports(kafka_broker, group, env):
+    topic, consumer_group = f"{group}.superevent", f"cg-{group}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.grant("alice", topic=topic)
+    kafka_broker.grant("alice", group=consumer_group)
+    reader = _make_client(
+        kafka_broker, group, env, noauth=False, consumer_group=consumer_group,
+        auth=Auth("alice", kafka_broker.users["alice"], ssl=False),
+        port=_port(kafka_broker, "sasl_plaintext"),
+        retry_on_fatal=True, listen_retries=1000, retry_wait=0.2,
+    )
+    watch = _RetryWatch()
+    logging.getLogger("igwn_alert.client").addHandler(watch)
+    try:
+        listener = _Listener(reader, "superevent")
+        sender = _make_client(kafka_broker, group, env)
+        sender.publish("superevent", {"n": 0})
+        listener.wait_for(1)
+        # The broker now refuses alice's fetches (TOPIC_AUTHORIZATION_FAILED, not retriable).
+        kafka_broker.revoke("alice", topic=topic)
+        assert watch.reconnecting.wait(WAIT_S), "the refused fetch should make listen reconnect"
+        sender.publish("superevent", {"n": 1})
+        sender.publish("superevent", {"n": 2})
+        kafka_broker.grant("alice", topic=topic)
+        _wait_until(
+            lambda: {p["n"] for _, p in listener.received} >= {0, 1, 2}, "alerts after re-grant"
+        )
+        listener.stop()
+    finally:
+        logging.getLogger("igwn_alert.client").removeHandler(watch)
+    numbers = [payload["n"] for _, payload in listener.received]
+    # At least once: an alert whose commit the broker refused may come again, in order.
+    assert sorted(set(numbers)) == [0, 1, 2] and numbers[0] == 0
+    assert numbers.index(1) < numbers.index(2)
 
 
 def test_without_retry_on_fatal_the_first_kafka_error_is_raised(kafka_broker, group, env):
