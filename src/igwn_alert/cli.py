@@ -198,8 +198,9 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
     elif args.command == "topics":
+        names = alert_client.get_topics()
         print(f"Topics for group {args.group} associated with the current credential:")
-        for name in alert_client.get_topics():
+        for name in names:
             print(name)
     elif args.command == "send":
         # GraceDB sends each alert as a JSON document in a str; so does this command
