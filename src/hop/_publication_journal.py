@@ -322,6 +322,23 @@ class PublicationJournal:
             if len(self._pending_acks) >= _ACK_BATCH:
                 self._write_acks()
 
+    def _mark_sent_many(self, seqs: list[int]) -> None:
+        """Mark a batch of in-flight messages delivered, with one sent record."""
+        with self._lock:
+            in_flight, live, sizes = self._in_flight, self._live, self._sizes
+            for seq in seqs:
+                self._in_flight_or_raise(seq)
+                in_flight.discard(seq)
+                del live[seq]
+                self._live_bytes -= sizes.pop(seq)
+            if not live:
+                self._pending_acks.clear()
+                self._file.reset()
+                self._next_seq = 0
+                return
+            self._pending_acks.extend(seqs)
+            self._write_acks()
+
     def requeue_message(self, sequence_number: int) -> None:
         """Move a message whose send failed from in flight back to the queue.
 

@@ -151,6 +151,8 @@ class RobustProducer:
         self._cb_lock = threading.Lock()
         self._backoff = 0.0
         self._fatal: KafkaException | None = None
+        self._acked: list[int] = []
+        self._acked_msgs: list[tuple[int, Any]] = []
         self._thread = threading.Thread(
             target=self._run, name=f"hop-robust-producer[{self._journal.journal_path}]",
             daemon=True,
@@ -244,7 +246,13 @@ class RobustProducer:
     def _close_producer(self, *, abandon: bool) -> None:
         try:
             if abandon:
-                # The messages are safe in the journal; do not wait for librdkafka.
+                # The messages are safe in the journal: drop librdkafka's copies rather
+                # than wait out produce_timeout for a broker that is not answering.
+                raw = getattr(self._producer, "_producer", None)
+                purge = getattr(raw, "purge", None)
+                if purge is not None:
+                    with contextlib.suppress(Exception):
+                        purge(in_queue=True, in_flight=True, blocking=False)
                 self._producer.flush(0)
             self._producer.close()
         except HopError as exc:
@@ -352,6 +360,7 @@ class RobustProducer:
                          exc_info=True)
         finally:
             with contextlib.suppress(BaseException):
+                self._drain_acks()
                 self._journal._flush_acks()
             self._done.set()
 
@@ -368,7 +377,7 @@ class RobustProducer:
                 # Waiting for acknowledgements; this also bounds how long a new write
                 # waits before it is sent.
                 self._producer._poll(0.01)
-            journal._flush_acks()
+            self._drain_acks()
             self._raise_fatal()
             if sent or in_flight:
                 continue
@@ -385,6 +394,7 @@ class RobustProducer:
                     self._idle = False
         if not self._abandon:
             self._producer.flush()
+            self._drain_acks()
 
     def _send(self, batch: list[JournalMessage]) -> int:
         sent = 0
@@ -420,6 +430,13 @@ class RobustProducer:
     def _on_delivery(self, seq: int, err: Any, msg: Any) -> None:
         if err is None and msg is not None:
             err = msg.error()
+        if err is None:
+            # The common case, batched: the journal is updated once per poll round
+            # (_drain_acks), with one lock and one sent record for the whole batch.
+            self._acked.append(seq)
+            if self._uses_callbacks:
+                self._acked_msgs.append((seq, msg))
+            return
         verdict = self._journal._settle(seq, err, msg)
         if verdict is None or verdict == DROP:
             self._call_user(seq, err, msg)
@@ -432,6 +449,17 @@ class RobustProducer:
         else:
             # A burst of failures (broker gone) should not spin: back off briefly.
             self._backoff = time.monotonic() + 0.1
+
+    def _drain_acks(self) -> None:
+        # Only the sender thread appends to these lists (delivery callbacks run inside
+        # its poll calls), so swapping them needs no lock.
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self._journal._mark_sent_many(acked)
+        if self._acked_msgs:
+            done, self._acked_msgs = self._acked_msgs, []
+            for seq, msg in done:
+                self._call_user(seq, None, msg)
 
     def _raise_fatal(self) -> None:
         if self._fatal is not None:

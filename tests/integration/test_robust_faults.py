@@ -246,3 +246,26 @@ def test_broker_down_at_start_and_up_20_s_later_loses_nothing(
     assert lost == 0
     with PublicationJournal(journal_path) as journal:
         assert journal._counts() == (0, 0)
+
+
+def test_stop_with_timeout_during_an_outage_keeps_messages_for_the_next_run(
+    own_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    from hop.errors import DeliveryError
+
+    topic, url = _own_topic(own_broker)
+    own_broker.kill()
+    journal_path = tmp_path / "pub.journal"
+    publisher = RobustProducer(url, auth=False, journal_path=journal_path)
+    publisher.start()
+    for i in range(100):
+        publisher.write({"seq": i})
+    with pytest.raises(DeliveryError, match="100 message"):
+        publisher.stop(timeout=2.0)
+    own_broker.start()
+    # The next publisher on the journal delivers them.
+    with RobustProducer(url, auth=False, journal_path=journal_path):
+        pass
+    lost, _ = _report("stopped with a timeout during an outage, then resumed",
+                      _read_topic(own_broker.bootstrap["plaintext"], topic), expected=100)
+    assert lost == 0

@@ -476,3 +476,18 @@ def test_dropped_journal_releases_its_lock(tmp_path: Path) -> None:
     gc.collect()
     with PublicationJournal(str(tmp_path / "j")) as again:
         assert [m.value for m in again._take(5)] == [b"kept"]
+
+
+def test_batch_of_acknowledgements_is_one_record_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    with PublicationJournal(str(path)) as journal:
+        for i in range(10):
+            journal.queue_message(bytes([i]))
+        taken = [m.seq for m in journal._take(7)]
+        before = path.stat().st_size
+        journal._mark_sent_many(taken[:6])
+        assert path.stat().st_size - before == len(encode_sent(taken[:6]))
+        with pytest.raises(RuntimeError, match="not in flight"):
+            journal._mark_sent_many([taken[0]])
+    with PublicationJournal(str(path)) as journal:
+        assert sorted(m.value for m in journal._take(10)) == [bytes([i]) for i in range(6, 10)]
