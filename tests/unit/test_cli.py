@@ -471,3 +471,8 @@ def test_rich_writer_shows_binary_blobs_as_a_hex_preview():
     out = io.StringIO()
     _subscribe._RichWriter(out).write(Blob(b"\x00\x01binary"), _meta())
     assert "<8 bytes of binary data> 00 01 62" in out.getvalue()
+
+
+def test_samp_help_names_itself_hop_samp(capsys):
+    assert cli.main(["samp", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: hop samp")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 import traceback
@@ -175,6 +176,9 @@ def run(argv: list[str] | None = None) -> int:
         if command.forwards:
             module_name, function = command.target.split(":")
             forward = getattr(importlib.import_module(module_name), function)
+            if "prog" in inspect.signature(forward).parameters:
+                # So the forwarded command's usage lines read `hop samp ...`.
+                return int(forward(rest, prog=f"hop {ns.command}") or 0)
             return int(forward(rest) or 0)
         module = importlib.import_module(command.target)
         rest = _join_dash_values(rest, getattr(module, "DASH_VALUE_OPTIONS", ()))
