@@ -176,10 +176,14 @@ def run(argv: list[str] | None = None) -> int:
         if command.forwards:
             module_name, function = command.target.split(":")
             forward = getattr(importlib.import_module(module_name), function)
+            kwargs = {}
             if "prog" in inspect.signature(forward).parameters:
                 # So the forwarded command's usage lines read `hop samp ...`.
-                return int(forward(rest, prog=f"hop {ns.command}") or 0)
-            return int(forward(rest) or 0)
+                kwargs["prog"] = f"hop {ns.command}"
+            try:
+                return int(forward(rest, **kwargs) or 0)
+            except SystemExit as exc:  # argparse inside the forwarded command
+                return _exit_status(exc)
         module = importlib.import_module(command.target)
         rest = _join_dash_values(rest, getattr(module, "DASH_VALUE_OPTIONS", ()))
         parser = command_parser(ns.command, module)
