@@ -153,15 +153,26 @@ def _remember(fmt: bytes, cls: type[MessageModel], registry: Any) -> None:
         _by_header[fmt] = cls
 
 
-def _as_blob(data: bytes, where: str, reason: str, *args: Any) -> Blob:
-    logger.warning("message %s " + reason + "; returning a Blob", where or "<message>", *args)
+def _where_text(where: object) -> str:
+    # ``where`` is text, or a Kafka message whose position is formatted only now: a
+    # reader passes every message, and only the few that fail need their position.
+    if isinstance(where, str):
+        return where or "<message>"
+    try:
+        return f"{where.topic()}[{where.partition()}]@{where.offset()}"  # type: ignore[attr-defined]
+    except Exception:
+        return "<message>"
+
+
+def _as_blob(data: bytes, where: object, reason: str, *args: Any) -> Blob:
+    logger.warning("message %s " + reason + "; returning a Blob", _where_text(where), *args)
     return Blob(content=data)
 
 
 def unpack(
     value: bytes | None,
     headers: Sequence[tuple[str, Any]] | None,
-    where: str = "",
+    where: object = "",
 ) -> MessageModel:
     """Decode a consumed message into a model.
 
@@ -171,8 +182,9 @@ def unpack(
 
     Unlike upstream, this never raises: a message with an unknown format, or one its
     model cannot decode, becomes a :class:`~hop.models.Blob` of the raw bytes and a
-    warning names it by ``where`` (``topic[partition]@offset``), so one bad message
-    never stops a stream.
+    warning names it by ``where``, so one bad message never stops a stream. ``where`` is
+    a description, or the Kafka message itself (named ``topic[partition]@offset``, and
+    formatted only if a warning is logged).
     """
     data = value if value is not None else b""
     fmt = _format_header(headers)
@@ -210,7 +222,7 @@ def unpack(
     try:
         obj = json_loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        logger.info("message %s has an unknown format; returning a Blob", where or "<message>")
+        logger.info("message %s has an unknown format; returning a Blob", _where_text(where))
         return Blob(content=data)
     if isinstance(obj, Mapping) and "format" in obj and "content" in obj:
         return _unpack_legacy(obj, data, where, registry)
@@ -220,7 +232,7 @@ def unpack(
 def _unpack_legacy(
     obj: Mapping[str, Any],
     data: bytes,
-    where: str,
+    where: object,
     registry: Mapping[str, type[MessageModel]],
 ) -> MessageModel:
     # The pre-0.6 envelope: {"format": name, "content": the model's fields}.

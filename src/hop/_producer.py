@@ -278,7 +278,13 @@ class Producer:
         else:
             on_delivery = delivery_callback
         try:
-            self._producer.produce(topic, payload, key, headers=headers, on_delivery=on_delivery)
+            self._producer.produce(
+                topic,
+                payload,
+                key,
+                headers=headers,  # type: ignore[arg-type]
+                on_delivery=on_delivery,
+            )
         except BufferError:
             self._produce_when_room(topic, payload, key, headers, on_delivery)
         except confluent_kafka.KafkaException as exc:
@@ -305,7 +311,13 @@ class Producer:
             producer.poll(0.05)
             self._check_open()
             try:
-                producer.produce(topic, payload, key, headers=headers, on_delivery=on_delivery)
+                producer.produce(
+                    topic,
+                    payload,
+                    key,
+                    headers=headers,  # type: ignore[arg-type]
+                    on_delivery=on_delivery,
+                )
                 return
             except BufferError:
                 continue

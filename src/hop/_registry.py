@@ -156,7 +156,8 @@ class _DeserializerMixin:
         global _unpack
         if _unpack is None:
             from hop._codec import unpack as _unpack  # hop._codec imports this module
-        model: MessageModel = _unpack(message.value(), message.headers(), where=_where(message))
+        # The message itself names where it came from, formatted only if it fails.
+        model: MessageModel = _unpack(message.value(), message.headers(), where=message)
         return model
 
     def load(self, input_: Any) -> MessageModel:
@@ -168,13 +169,6 @@ class _DeserializerMixin:
         """Create a model of this format from a file."""
         result: MessageModel = self.value.load_file(input_file)
         return result
-
-
-def _where(message: Any) -> str:
-    try:
-        return f"{message.topic()}[{message.partition()}]@{message.offset()}"
-    except Exception:
-        return "<message>"
 
 
 def deserializer_enum() -> Any:
