@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import warnings
@@ -14,9 +13,9 @@ from urllib.parse import urlparse
 from hop import errors
 from hop._stream import _generate_group_id
 from hop.io import Consumer, Producer, Stream, list_topics
-from hop.models import Blob, JSONBlob
 from igwn_alert import _credentials
 from igwn_alert._errors import InvalidSettingError, NotConnectedError
+from igwn_alert._payload import payload_of, printable
 from igwn_alert._subscriptions import SubscriptionStore
 
 __all__ = [
@@ -481,34 +480,12 @@ class client(Stream):  # upstream's public name, lower case
         return self._generated_group
 
     def _deliver(self, callback: Callback | None, kafka_topic: str, model: Any) -> None:
-        payload: Any
-        if isinstance(model, JSONBlob):
-            payload = model.content
-        elif isinstance(model, Blob):
-            try:
-                payload = json.loads(model.content)
-            except (ValueError, TypeError):
-                warnings.warn(f"Payload is not valid json: {model.content!r:.200}", stacklevel=3)
-                payload = model
-        else:
-            payload = model
+        payload = payload_of(model)
         if callback is None:
-            print(f"New message from topic {kafka_topic}:\n{self._printable(payload)}", flush=True)
+            text = printable(payload, self.jsonpp_on)
+            print(f"New message from topic {kafka_topic}:\n{text}", flush=True)
         else:
             callback(topic=self._short_topic(kafka_topic), payload=payload)
-
-    def _printable(self, payload: Any) -> str:
-        document = payload
-        if isinstance(payload, str):
-            try:
-                document = json.loads(payload)
-            except ValueError:
-                return payload
-            if not self.jsonpp_on:
-                return payload
-        if isinstance(document, dict | list):
-            return json.dumps(document, indent=4 if self.jsonpp_on else None)
-        return str(payload)
 
     def listen(
         self, callback: Callback | None = None, topic: str | Iterable[str] | None = None
