@@ -96,7 +96,6 @@ _U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 _NONE = 0xFFFFFFFF
 _NONE_BYTES = _U32.pack(_NONE)
-_MAX_FIELD = _NONE - 1
 
 Header = tuple[str, bytes | None]
 
@@ -146,30 +145,38 @@ def _frame(rtype: int, body: bytes) -> bytes:
     return _FRAME.pack(len(body), crc, rtype) + body
 
 
-def _opt(data: bytes | None) -> bytes:
-    if data is None:
-        return _NONE_BYTES
-    if len(data) > _MAX_FIELD:
-        raise JournalError(f"a message field of {len(data)} bytes is too large for the journal")
-    return _U32.pack(len(data)) + data
-
-
 def encode_message(message: JournalMessage) -> bytes:
-    """Return the framed record for one message."""
+    """Return the framed record for one message.
+
+    Raises
+    ------
+    hop.errors.JournalError
+        If a field is 4 GiB or larger (no Kafka message comes close).
+    """
+    # Written out rather than looping over helpers: this runs once per message written.
     seq, value, headers, topic, key = message
     u32 = _U32.pack
-    parts = [
-        _U64.pack(seq),
-        _NONE_BYTES if topic is None else _opt(topic.encode("utf-8")),
-        _NONE_BYTES if key is None else _opt(key),
-        _opt(value),
-        u32(len(headers)),
-    ]
-    for name, hvalue in headers:
-        raw = name.encode("utf-8")
-        parts.append(u32(len(raw)))
-        parts.append(raw)
-        parts.append(_NONE_BYTES if hvalue is None else _opt(hvalue))
+    try:
+        parts = [_U64.pack(seq)]
+        if topic is None:
+            parts.append(_NONE_BYTES)
+        else:
+            raw = topic.encode("utf-8")
+            parts += (u32(len(raw)), raw)
+        if key is None:
+            parts.append(_NONE_BYTES)
+        else:
+            parts += (u32(len(key)), key)
+        parts += (u32(len(value)), value, u32(len(headers)))
+        for name, hvalue in headers:
+            raw = name.encode("utf-8")
+            parts += (u32(len(raw)), raw)
+            if hvalue is None:
+                parts.append(_NONE_BYTES)
+            else:
+                parts += (u32(len(hvalue)), hvalue)
+    except struct.error:
+        raise JournalError("a message field of 4 GiB or more cannot be journaled") from None
     return _frame(RECORD_MESSAGE, b"".join(parts))
 
 

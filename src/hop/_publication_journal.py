@@ -175,10 +175,13 @@ class PublicationJournal:
         key: str | bytes | None = None,
     ) -> tuple[int, int]:
         """Append a message; return ``(seq, durability ticket)``."""
-        if not isinstance(message, bytes | bytearray | memoryview):
-            raise TypeError(
-                f"a journal message must be bytes, not {type(message).__name__}; pack it first"
-            )
+        if type(message) is not bytes:
+            if not isinstance(message, bytes | bytearray | memoryview):
+                raise TypeError(
+                    f"a journal message must be bytes, not {type(message).__name__}; "
+                    "pack it first"
+                )
+            message = bytes(message)
         hdrs = [
             (n, v) if type(n) is str and type(v) is bytes else _header(n, v)
             for n, v in (headers or ())
@@ -187,7 +190,7 @@ class PublicationJournal:
             key = key.encode("utf-8")
         with self._lock:
             seq = self._next_seq
-            msg = JournalMessage(seq, bytes(message), hdrs, topic, key)
+            msg = JournalMessage(seq, message, hdrs, topic, key)
             record = encode_message(msg)
             try:
                 ticket = self._file.append(record)
