@@ -15,10 +15,11 @@ measuring script per configuration, each in a fresh subprocess, against a fresh 
   virtualenv (built by ``tests/_peers.py`` on first use; ``--no-upstream`` skips them).
 
 A rate is messages per second from the first write until every message is
-acknowledged by the broker (``close()``/``stop()`` returned), best of ``--repeat``
-runs. Ratios are against
-skyhop's plain Producer in the same run. Goals: RobustProducer no-fsync >= 0.5x,
-fsync >= 0.2x.
+acknowledged by the broker (``close()``/``stop()`` returned). Each round measures
+every configuration back to back; a ratio is against skyhop's plain Producer of the
+same round, and the median over ``--repeat`` rounds is reported (with the best rate),
+which keeps a shared machine's load swings out of the ratios.
+Goals: RobustProducer no-fsync >= 0.5x, fsync >= 0.2x.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="messages for the one-writer fsync run (one fsync each)")
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--no-upstream", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per configuration, interleaved; the best counts")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="interleaved rounds; ratios are the median over rounds")
     args = parser.parse_args(argv)
 
     from hop.testing import KafkaBroker
@@ -133,24 +135,27 @@ def main(argv: list[str] | None = None) -> int:
                 ("upstream Producer", peers, "plain", n, 1),
                 ("upstream RobustProducer", peers, "upstream", n, 1),
             ]
-        best: dict[str, float] = {}
-        # Interleaved repeats, best kept: a shared machine's noise only ever slows a run.
+        rounds: list[dict[str, float]] = []
+        # Interleaved rounds: each round measures every configuration back to back, so
+        # a ratio compares runs that saw the same load on a shared machine.
         for _ in range(args.repeat):
+            rates: dict[str, float] = {}
             for label, python, mode, count, threads in runs:
-                rate = _measure(python, url(), mode, count, threads,
-                                env if python != ours else dict(os.environ))
-                best[label] = max(best.get(label, 0.0), rate)
-                print(f"  measured {label}: {rate:,.0f} msg/s", file=sys.stderr)
-        results = list(best.items())
+                rates[label] = _measure(python, url(), mode, count, threads,
+                                        env if python != ours else dict(os.environ))
+                print(f"  measured {label}: {rates[label]:,.0f} msg/s", file=sys.stderr)
+            rounds.append(rates)
     finally:
         if broker is not None:
             broker.close()
 
-    base = results[0][1]
-    width = max(len(label) for label, _ in results)
-    print(f"{'configuration':<{width}}  {'msg/s':>10}  {'vs Producer':>11}")
-    for label, rate in results:
-        print(f"{label:<{width}}  {rate:>10,.0f}  {rate / base:>10.2f}x")
+    base_label = runs[0][0]
+    width = max(len(label) for label, *_ in runs)
+    print(f"{'configuration':<{width}}  {'best msg/s':>10}  {'median ratio vs Producer':>24}")
+    for label, *_ in runs:
+        best = max(r[label] for r in rounds)
+        ratio = statistics.median(r[label] / r[base_label] for r in rounds)
+        print(f"{label:<{width}}  {best:>10,.0f}  {ratio:>23.2f}x")
     return 0
 
 
