@@ -149,10 +149,7 @@ class Producer:
 
     def _topic_limit(self, topic: str) -> int | None:
         """The topic's ``max.message.bytes``, asked of the broker (best effort)."""
-        from confluent_kafka.admin import (  # type: ignore[attr-defined]
-            AdminClient,
-            ConfigResource,
-        )
+        from confluent_kafka.admin import AdminClient, ConfigResource
 
         conf = self._config._base(self._brokers, self.auth)
         try:

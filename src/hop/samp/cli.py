@@ -78,7 +78,7 @@ def add_parser(subparsers: Any, name: str = "samp") -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The new parser; its ``func`` default is :func:`run`.
     """
-    parser = subparsers.add_parser(name, help="SAMP hub and messaging")
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help="SAMP hub and messaging")
     _build(parser)
     parser.set_defaults(func=run)
     return parser
