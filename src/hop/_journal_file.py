@@ -181,8 +181,18 @@ class JournalFile:
     def append(self, data: bytes) -> int:
         """Append records; return a ticket for :meth:`wait_durable`."""
         with self._lock:
-            self._check_open()
-            _write_all(self._fd, data)
+            if self._closed or self._sync_error is not None:
+                self._check_open()
+            written = os.write(self._fd, data)
+            if written != len(data):
+                # A short write (a full disk, a signal): finish it, or cut the partial
+                # record off so that later records do not follow a damaged one.
+                try:
+                    _write_all(self._fd, data[written:])
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(self._fd, self.size)
+                    raise
             self.size += len(data)
             self._appended += len(data)
             return self._appended

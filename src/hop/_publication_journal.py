@@ -16,7 +16,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from hop._journal import JournalMessage, encode_message, encode_sent
 from hop._journal_file import JournalFile
@@ -100,6 +100,11 @@ def _header(name: Any, value: Any) -> tuple[str, bytes | None]:
     return name, value
 
 
+class _Queued(NamedTuple):
+    seq: int
+    ticket: int
+
+
 class PublicationJournal:
     """The state of messages being sent, persisted so it survives a crash.
 
@@ -173,8 +178,8 @@ class PublicationJournal:
         headers: Sequence[tuple[Any, Any]] | None = None,
         topic: str | None = None,
         key: str | bytes | None = None,
-    ) -> tuple[int, int]:
-        """Append a message; return ``(seq, durability ticket)``."""
+    ) -> _Queued:
+        """Append a message to the journal and queue it for sending."""
         if type(message) is not bytes:
             if not isinstance(message, bytes | bytearray | memoryview):
                 raise TypeError(
@@ -203,8 +208,9 @@ class PublicationJournal:
             self._sizes[seq] = len(record)
             self._live_bytes += len(record)
             self._fresh.append(seq)
-            self._maybe_compact()
-        return seq, ticket
+            if self._file.size > _COMPACT_MIN_BYTES:
+                self._maybe_compact()
+        return _Queued(seq, ticket)
 
     def _wait_durable(self, ticket: int) -> None:
         self._file.wait_durable(ticket)
@@ -242,9 +248,9 @@ class PublicationJournal:
         hop.errors.JournalError
             If the record cannot be appended to the file.
         """
-        seq, ticket = self._queue(message, headers, topic, key)
-        self._wait_durable(ticket)
-        return seq
+        queued = self._queue(message, headers, topic, key)
+        self._wait_durable(queued.ticket)
+        return queued.seq
 
     def _take(self, limit: int) -> list[JournalMessage]:
         """Move up to ``limit`` messages to in-flight and return them (lowest first)."""
@@ -290,8 +296,9 @@ class PublicationJournal:
             return bool(self._in_flight)
 
     def _counts(self) -> tuple[int, int]:
-        with self._lock:
-            return len(self._fresh) + len(self._requeued), len(self._in_flight)
+        # Read without the lock: the sender asks on every loop, and each len() is atomic.
+        # A count one operation stale only delays a decision to the next loop.
+        return len(self._fresh) + len(self._requeued), len(self._in_flight)
 
     # -- finishing
 
