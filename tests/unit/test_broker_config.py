@@ -115,3 +115,14 @@ def test_jar_cache_follows_xdg_cache_home() -> None:
     path = kafka_cache_dir({"XDG_CACHE_HOME": "/somewhere"})
 
     assert path == Path("/somewhere/skyhop/kafka-4.3.1")
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch):
+    import uuid
+
+    from hop.testing import broker
+
+    # 0xf8 as the first byte makes base64url start with '-'.
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(int=1)])
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(drawn))
+    assert broker._cluster_id() == "AAAAAAAAAAAAAAAAAAAAAQ"

@@ -115,7 +115,12 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # The storage tool reads an id starting with '-' as an option (1 UUID in 64 in
+    # base64url), so such ids are drawn again.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java() -> str:
