@@ -483,3 +483,9 @@ def test_message_model_default_deserialize_refuses_wrong_fields(wire: bytes) -> 
 def test_message_model_base_load_is_not_implemented() -> None:
     with pytest.raises(NotImplementedError):
         MessageModel.load("x")
+
+
+def test_avro_header_with_a_negative_length_is_refused_not_looped_on() -> None:
+    # Found by hypothesis: a length of -1 moved the header reader backwards forever.
+    with pytest.raises(SerializationError):
+        AvroBlob.deserialize(b"Obj\x01\x02\x01abc")

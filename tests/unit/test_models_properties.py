@@ -48,6 +48,15 @@ json_values = st.recursive(json_scalars | st.integers(), containers, max_leaves=
 avro_values = st.recursive(json_scalars | st.binary(max_size=20), containers, max_leaves=25)
 
 
+def record_like(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    # Few short keys, so dicts with the same keys (inferred as records) are common.
+    keys = st.sampled_from(["a", "b", "_c", "d1", "not a name"])
+    return st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=3)
+
+
+avro_record_values = st.recursive(json_scalars | st.binary(max_size=5), record_like, max_leaves=30)
+
+
 def mutated(sample: bytes) -> st.SearchStrategy[bytes]:
     """A sample with a few bytes changed, dropped or the tail cut off."""
 
@@ -104,6 +113,14 @@ def test_avro_single_record_round_trips_exactly(content: Any) -> None:
     assert isinstance(back, AvroBlob)
     assert back.single_record is True
     assert identical(back.content, content)
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(avro_record_values, max_size=6))
+def test_avro_records_of_similar_dicts_round_trip_exactly(records: list[Any]) -> None:
+    payload, _ = _codec.pack(AvroBlob(records, single_record=False))
+    back = AvroBlob.deserialize(payload, single_record=False)
+    assert identical(back.content, records)
 
 
 @PROPERTY_SETTINGS

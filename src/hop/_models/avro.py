@@ -3,13 +3,13 @@
 The wire form is an Avro Object Container File (``Obj\\x01``, metadata with the writer
 schema, sync marker, blocks), not the Confluent Schema Registry framing.
 
-Inferred schemas use maps for dicts and merge the types seen at each place into one
-union, in a fixed order (null, boolean, long, double, string, bytes, array, map). That
-order matters: Avro writers put a value in the first union branch it fits, and a Python
-``bool`` fits ``long`` and ``double``, an ``int`` fits ``double``. Maps rather than
-records because any str key is a valid map key, while record field names are limited
-to identifiers; every JSON-like value (plus bytes) therefore gets a schema and reads
-back equal.
+Inferred schemas merge the types seen at each place into one union, in a fixed order
+(null, boolean, long, double, string, bytes, array, record, map). That order matters:
+Avro writers put a value in the first union branch it fits, and a Python ``bool`` fits
+``long`` and ``double``, an ``int`` fits ``double``. Dicts become records when every
+dict at that place has the same keys and the keys are Avro names, else maps (any str
+is a map key). Every JSON-like value (plus bytes) therefore gets a schema and reads
+back equal, types included.
 """
 
 from __future__ import annotations
@@ -86,13 +86,19 @@ def _path_to(target: Any, is_key: bool, value: Any, path: str) -> str | None:
 
 
 class _Types:
-    """The set of Avro types seen at one place in a value (a union being built)."""
+    """The set of Avro types seen at one place in a value (a union being built).
 
-    __slots__ = ("array", "map", "primitives")
+    Dicts seen at a place become a record while they all have the same keys and the
+    keys are Avro names (records decode faster than maps: no key strings and no union
+    per value); otherwise a map, with the record's field types folded in.
+    """
+
+    __slots__ = ("array", "fields", "map", "primitives")
 
     def __init__(self) -> None:
         self.primitives: set[str] = set()
         self.array: _Types | None = None
+        self.fields: dict[str, _Types] | None = None
         self.map: _Types | None = None
 
     def add(self, value: Any) -> None:
@@ -103,7 +109,19 @@ class _Types:
             self.primitives.add(primitive)
         elif isinstance(value, dict):
             if self.map is None:
-                self.map = _Types()
+                fields = self.fields
+                if fields is None and value and all(map(_is_avro_name, value)):
+                    self.fields = fields = {key: _Types() for key in value}
+                if (
+                    fields is not None
+                    and len(fields) == len(value)
+                    and all(k1 == k2 for k1, k2 in zip(fields, value, strict=False))
+                ):
+                    for key, item in value.items():
+                        fields[key].add(item)
+                    return
+                self._fields_to_map()
+            assert self.map is not None
             add = self.map.add
             for key, item in value.items():
                 if not isinstance(key, str):
@@ -124,15 +142,57 @@ class _Types:
                 "JSON-like values and bytes",
             )
 
-    def schema(self) -> Any:
+    def _fields_to_map(self) -> None:
+        if self.map is None:
+            self.map = _Types()
+        if self.fields is not None:
+            for types in self.fields.values():
+                self.map.merge(types)
+            self.fields = None
+
+    def merge(self, other: _Types) -> None:
+        """Add every type ``other`` has seen."""
+        self.primitives |= other.primitives
+        if other.array is not None:
+            if self.array is None:
+                self.array = _Types()
+            self.array.merge(other.array)
+        if other.fields is not None:
+            if self.map is None and self.fields is None:
+                self.fields = {key: _Types() for key in other.fields}
+            if self.fields is not None and list(self.fields) == list(other.fields):
+                for key, types in other.fields.items():
+                    self.fields[key].merge(types)
+            else:
+                self._fields_to_map()
+                assert self.map is not None
+                for types in other.fields.values():
+                    self.map.merge(types)
+        if other.map is not None:
+            self._fields_to_map()
+            assert self.map is not None
+            self.map.merge(other.map)
+
+    def schema(self, names: list[int] | None = None) -> Any:
+        names = [0] if names is None else names
         branches: list[Any] = [p for p in _PRIMITIVE_ORDER if p in self.primitives]
         if self.array is not None:
-            branches.append({"type": "array", "items": self.array.schema()})
+            branches.append({"type": "array", "items": self.array.schema(names)})
+        if self.fields is not None:
+            name = f"auto_record{names[0]}"
+            names[0] += 1
+            fields = [{"name": k, "type": t.schema(names)} for k, t in self.fields.items()]
+            branches.append({"type": "record", "name": name, "fields": fields})
         if self.map is not None:
-            branches.append({"type": "map", "values": self.map.schema()})
+            branches.append({"type": "map", "values": self.map.schema(names)})
         if not branches:
             return "null"  # an empty list or dict: any item type would do
         return branches[0] if len(branches) == 1 else branches
+
+
+def _is_avro_name(key: Any) -> bool:
+    # Avro names are [A-Za-z_][A-Za-z0-9_]*: the ASCII Python identifiers.
+    return type(key) is str and key.isidentifier() and key.isascii()
 
 
 def infer_schema(records: collections.abc.Iterable[Any]) -> Any:
@@ -191,9 +251,13 @@ def _read_container_fast(data: bytes) -> tuple[list[Any], Any] | None:
             _, pos = _read_long(data, pos)
         for _ in range(count):
             n, pos = _read_long(data, pos)
+            if n < 0:
+                return None  # a negative length would move backwards: damaged
             key = data[pos : pos + n].decode("utf-8")
             pos += n
             n, pos = _read_long(data, pos)
+            if n < 0:
+                return None
             meta[key] = data[pos : pos + n]
             pos += n
     if meta.get("avro.codec", b"null") != b"null" or "avro.schema" not in meta:
