@@ -51,7 +51,7 @@ class _Reader:
             raise _Bad("record ends inside a length field")
         (value,) = _U64.unpack_from(self.body, self.pos)
         self.pos += 8
-        return value
+        return int(value)
 
     def chunk(self) -> bytes:
         length = self.u64()

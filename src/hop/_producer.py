@@ -378,22 +378,40 @@ class Producer:
             if remaining == 0 or (deadline is not None and time.monotonic() >= deadline):
                 return int(remaining)
 
-    def close(self) -> int:
+    def close(self, timeout: Any = None) -> int:
         """Wait for queued messages to be delivered, then shut down.
+
+        Parameters
+        ----------
+        timeout : datetime.timedelta or float, optional
+            Longest wait for deliveries; by default the stream's ``produce_timeout``.
+            Messages still queued when it ends are dropped from librdkafka's queue
+            and reported (the error says how many), so closing never outlasts it.
 
         Returns
         -------
         int
             How many messages could not be sent (always 0 unless an error is raised).
+
+        Raises
+        ------
+        hop.errors.DeliveryError
+            When messages could not be delivered in time, or a delivery failed.
         """
         if self._state is _State.CLOSED:
             return 0
         try:
-            remaining = self.flush()
+            remaining = self.flush(timeout)
             if remaining:
+                # Their delivery callbacks run now, reporting them as purged.
+                self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+                self._producer.poll(0)
+                with self._lock:
+                    self._failures.clear()
+                limit = _timeout_seconds(timeout, self._config.produce_seconds)
                 raise errors.DeliveryError(
                     f"{remaining} message(s) could not be delivered to {self._brokers} within "
-                    f"{self._config.produce_seconds} s; they were not sent"
+                    f"{limit} s; they were not sent"
                 )
             return 0
         finally:

@@ -20,7 +20,7 @@ code written for upstream keeps catching what it caught before::
      |    +-- MessageTooLargeError (ValueError)
      |    +-- DeliveryError                       a message was not delivered
      +-- SerializationError (ValueError)        a message could not be encoded/decoded
-     +-- JournalError                           the RobustProducer's journal
+     +-- JournalError (RuntimeError)            the RobustProducer's journal
      |    +-- JournalCorruptError
      +-- SAMPError                               base of hop.samp's errors
 
@@ -187,8 +187,12 @@ class SerializationError(HopError, ValueError):
         self.position = position
 
 
-class JournalError(HopError):
-    """The RobustProducer's journal cannot be used."""
+class JournalError(HopError, RuntimeError):
+    """The RobustProducer's journal cannot be used.
+
+    Also a ``RuntimeError``, the type the hop-client documentation promises for a
+    corrupt journal or a failed append.
+    """
 
 
 class JournalCorruptError(JournalError):

@@ -249,16 +249,9 @@ class RobustProducer:
 
     def _close_producer(self, *, abandon: bool) -> None:
         try:
-            if abandon:
-                # The messages are safe in the journal: drop librdkafka's copies rather
-                # than wait out produce_timeout for a broker that is not answering.
-                raw = getattr(self._producer, "_producer", None)
-                purge = getattr(raw, "purge", None)
-                if purge is not None:
-                    with contextlib.suppress(Exception):
-                        purge(in_queue=True, in_flight=True, blocking=False)
-                self._producer.flush(0)
-            self._producer.close()
+            # When abandoning, the messages are safe in the journal: drop librdkafka's
+            # copies at once rather than wait out produce_timeout for a silent broker.
+            self._producer.close(timeout=0 if abandon else None)
         except HopError as exc:
             if not abandon:
                 raise

@@ -88,8 +88,11 @@ class FakeProducer:
         self._poll(0)
         return len(self.pending)
 
-    def close(self) -> int:
+    def close(self, timeout: float | None = None) -> int:
         self.closed = True
+        if timeout == 0:
+            # Like hop's Producer: what is still queued is dropped, not waited for.
+            self.pending.clear()
         return 0
 
 

@@ -55,6 +55,9 @@ COMMANDS: dict[str, _Command] = {
         "hop.testing.broker:main", "Run a local Kafka broker for development and tests."
     ),
     "samp": _Command("hop.samp.cli:main", "Run a SAMP hub, or talk to one."),
+    "journal": _Command(
+        "hop.robust_publisher:journal_main", "Check or salvage a RobustProducer journal."
+    ),
 }
 
 _HINT_NO_CREDENTIAL = (
