@@ -7,13 +7,12 @@ the hot path, so they avoid per-message work that can be done once.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from random import getrandbits as _getrandbits
 from typing import Any
 
-from hop._models.base import json_loads
+from hop._models.base import json_dumps, json_loads
 from hop._registry import models
 from hop.errors import ConfigurationError
 from hop.models import Blob, JSONBlob, MessageModel, format_name
@@ -92,7 +91,7 @@ def _payload(message: Any) -> tuple[bytes, str]:
     if isinstance(message, bytes | bytearray | memoryview):
         return bytes(message), _BLOB
     try:
-        return json.dumps(message).encode("utf-8"), _JSON
+        return json_dumps(message).encode("utf-8"), _JSON
     except (TypeError, ValueError):
         raise TypeError(
             f"Unable to pack a message of type {type(message).__name__} which is not bytes "
