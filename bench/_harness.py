@@ -194,7 +194,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _ratio(a: float | None, b: float | None) -> str:
-    if a is None or b is None or not b or a != a or b != b:
+    # Only positive quantities have a meaningful ratio (not a shrinking memory).
+    if a is None or b is None or a != a or b != b or a < 0 or b <= 0:
         return "-"
     return f"{a / b:.2f}x"
 
