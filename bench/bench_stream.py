@@ -211,7 +211,10 @@ def raw_consume(bootstrap: str, topic: str, case: Case) -> float:
         while got < case.count:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"raw consumer: only {got} messages from {topic}")
-            for msg in consumer.consume(100, 1.0):
+            # What is already fetched, else wait briefly for one: consume(n, t) with a
+            # timeout waits for the whole batch, which would measure the wait.
+            batch = consumer.consume(100, 0) or consumer.consume(1, 0.25)
+            for msg in batch:
                 if msg.error() is not None:
                     continue
                 decode(msg.value())
@@ -478,8 +481,10 @@ def bench_memory(ctx: Context, count: int, workdir: Path) -> None:
     topic = "bench-replay"
     ctx.broker.create_topic(topic)
     case = Case("200 B JSON", str(workdir / "json-200.json"), "json", count)
-    _log(f"memory: filling {topic} with {count} messages")
-    fill_topic(ctx.bootstrap, topic, case, count)
+    # Twice what is read, so that librdkafka's prefetch queue (up to 100k messages) stays
+    # full to the end rather than draining as the reader reaches the end of the topic.
+    _log(f"memory: filling {topic} with {2 * count} messages")
+    fill_topic(ctx.bootstrap, topic, case, 2 * count)
     every = max(1, count // 10)
     params = json.dumps({"bootstrap": ctx.bootstrap, "topic": topic, "n": count, "every": every})
     _log("memory: skyhop replay")
@@ -493,9 +498,9 @@ def bench_memory(ctx: Context, count: int, workdir: Path) -> None:
         if marks:
             _log(f"memory: {name} RSS MiB every {every:,} msgs: {[round(m[1], 1) for m in marks]}")
 
-    # librdkafka fills its prefetch queue (up to queued.max.messages.kbytes, 64 MiB by
-    # default) during the first part of the replay, so growth is measured over the
-    # second half: a per-message leak shows there, the prefetch does not.
+    # librdkafka fills its prefetch queue (up to 100k messages or 64 MiB by default)
+    # during the first part of the replay, so growth is measured over the second half:
+    # a per-message leak shows there, the prefetch does not.
     half = len(sky) // 2 - 1
 
     def growth(marks: list[list[float]] | None) -> float | None:
