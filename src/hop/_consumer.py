@@ -124,6 +124,19 @@ def _is_test(headers: Sequence[tuple[str, Any]] | None) -> bool:
     return False
 
 
+def _raw_value(value: bytes | None, headers: Any, msg: Any) -> bytes | None:
+    return value
+
+
+def _check_read_options(method: str, batch_size: int, extra: dict[str, Any]) -> None:
+    if extra:
+        raise errors.ConfigurationError(
+            f"unknown option(s) for {method}(): {', '.join(sorted(extra))}"
+        )
+    if batch_size < 1:
+        raise errors.ConfigurationError("batch_size must be at least 1")
+
+
 class _State(enum.Enum):
     OPEN = 1
     CLOSED = 2
@@ -309,8 +322,7 @@ class Consumer:
         :meth:`_event`. Batches, not messages, keep the per-message path of the readers
         free of a generator hop.
         """
-        if self._state is not _State.OPEN:
-            raise errors.HopError("this stream is closed")
+        self._require_open()
         consumer = self._consumer
         while not self._stop.is_set():
             if self._client_error is not None:
@@ -325,6 +337,10 @@ class Consumer:
                     continue
                 batch = [one]
             yield batch
+
+    def _require_open(self) -> None:
+        if self._state is not _State.OPEN:
+            raise errors.HopError("this stream is closed")
 
     def _event(self, msg: Any) -> None:
         """Handle a message that carries an error: end of a partition, or a failure."""
@@ -371,16 +387,29 @@ class Consumer:
         ------
         MessageModel or (MessageModel, Metadata)
         """
-        if kwargs:
-            raise errors.ConfigurationError(
-                f"unknown option(s) for read(): {', '.join(sorted(kwargs))}"
-            )
-        if batch_size < 1:
-            raise errors.ConfigurationError("batch_size must be at least 1")
+        _check_read_options("read", batch_size, kwargs)
+        self._require_open()
+        return self._read(_codec.unpack, metadata, autocommit, batch_size)
+
+    def read_raw(
+        self, metadata: bool = False, autocommit: bool = True, batch_size: int = 100, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Like :meth:`read`, but yield each message's undecoded bytes."""
+        kwargs.pop("batch_timeout", None)
+        _check_read_options("read_raw", batch_size, kwargs)
+        self._require_open()
+        return self._read(_raw_value, metadata, autocommit, batch_size)
+
+    def _read(
+        self,
+        decode: Callable[[bytes | None, Any, Any], Any],
+        metadata: bool,
+        autocommit: bool,
+        batch_size: int,
+    ) -> Iterator[Any]:
         store = self._consumer.store_offsets
         ignoretest = self.ignoretest
         until_eos = self._until_eos
-        unpack = _codec.unpack
         previous: Any = None
         for batch in self._batches(batch_size):
             for msg in batch:
@@ -398,47 +427,13 @@ class Consumer:
                         store(message=msg)
                     continue
                 # The message names its own position, formatted only if decoding fails.
-                model = unpack(msg.value(), headers, msg)
+                model = decode(msg.value(), headers, msg)
                 if autocommit:
                     previous = msg
                 yield (model, Metadata.from_message(msg)) if metadata else model
         if previous is not None and self._state is _State.OPEN:
             # The loop ended on its own (end of stream or stop()): the caller asked for
             # more after the last message, so it was handled.
-            store(message=previous)
-
-    def read_raw(
-        self, metadata: bool = False, autocommit: bool = True, batch_size: int = 100, **kwargs: Any
-    ) -> Iterator[Any]:
-        """Like :meth:`read`, but yield each message's undecoded bytes."""
-        kwargs.pop("batch_timeout", None)
-        if kwargs:
-            raise errors.ConfigurationError(
-                f"unknown option(s) for read_raw(): {', '.join(sorted(kwargs))}"
-            )
-        store = self._consumer.store_offsets
-        ignoretest = self.ignoretest
-        until_eos = self._until_eos
-        previous: Any = None
-        for batch in self._batches(batch_size):
-            for msg in batch:
-                if msg.error() is not None:
-                    self._event(msg)
-                    continue
-                if until_eos:
-                    self._pending_eof.add((msg.topic() or "", msg.partition() or 0))
-                if previous is not None:
-                    store(message=previous)
-                    previous = None
-                if ignoretest and _is_test(msg.headers()):
-                    if autocommit:
-                        store(message=msg)
-                    continue
-                if autocommit:
-                    previous = msg
-                value = msg.value()
-                yield (value, Metadata.from_message(msg)) if metadata else value
-        if previous is not None and self._state is _State.OPEN:
             store(message=previous)
 
     def __iter__(self) -> Iterator[MessageModel]:
@@ -454,8 +449,7 @@ class Consumer:
         asynchronous : bool
             With False, return only once the broker has recorded the commit.
         """
-        if self._state is not _State.OPEN:
-            raise errors.HopError("this stream is closed")
+        self._require_open()
         tp = TopicPartition(metadata.topic, metadata.partition, metadata.offset + 1)
         with kafka_errors("committing offsets", topic=metadata.topic):
             self._consumer.store_offsets(offsets=[tp])

@@ -372,3 +372,47 @@ def test_stop_ends_a_reader_blocked_waiting_for_messages(broker):
     reader.stop()
     assert finished.wait(10)
     reader.close()
+
+
+def test_closed_reader_refuses_read_and_mark_done_at_once(broker):
+    topic = _topic(broker)
+    reader = EOS.open(_url(broker, topic), "r")
+    reader.close()
+    with pytest.raises(errors.HopError, match="closed"):
+        reader.read()
+    with pytest.raises(errors.HopError, match="closed"):
+        reader.read_raw()
+    md = Metadata(topic, 0, 0, 0, None, [], None)
+    with pytest.raises(errors.HopError, match="closed"):
+        reader.mark_done(md)
+
+
+def test_read_raw_yields_the_bytes_on_the_wire(broker):
+    topic = _topic(broker)
+    url = _url(broker, topic)
+    with Stream(auth=False).open(url, "w") as s:
+        s.write({"a": 1})
+        s.write(b"raw", test=True)
+    with EOS.open(url, "r", ignoretest=False) as s:
+        assert list(s.read_raw()) == [b'{"a": 1}', b"raw"]
+    with EOS.open(url, "r") as s:
+        ((value, md),) = list(s.read_raw(metadata=True))
+    assert value == b'{"a": 1}' and md.offset == 0
+
+
+def test_bad_read_options_fail_when_called_not_when_iterated(broker):
+    topic = _topic(broker)
+    with EOS.open(_url(broker, topic), "r") as s:
+        with pytest.raises(ValueError, match="bogus"):
+            s.read(bogus=1)
+        with pytest.raises(ValueError, match="batch_size"):
+            s.read(batch_size=0)
+
+
+def test_close_with_timeout_drops_undeliverable_messages_and_says_how_many(unused_port):
+    producer = Stream(auth=False).open(f"kafka://127.0.0.1:{unused_port}/t", "w")
+    for i in range(3):
+        producer.write(i)
+    with pytest.raises(errors.DeliveryError, match="3 message"):
+        producer.close(timeout=1)
+    assert producer.close() == 0  # already closed: nothing more to do
