@@ -407,34 +407,51 @@ class Consumer:
         autocommit: bool,
         batch_size: int,
     ) -> Iterator[Any]:
-        store = self._consumer.store_offsets
         ignoretest = self.ignoretest
         until_eos = self._until_eos
-        previous: Any = None
-        for batch in self._batches(batch_size):
-            for msg in batch:
-                if msg.error() is not None:
-                    self._event(msg)
-                    continue
-                if until_eos:
-                    self._pending_eof.add((msg.topic() or "", msg.partition() or 0))
-                if previous is not None:
-                    store(message=previous)
-                    previous = None
-                headers = msg.headers()
-                if ignoretest and headers and _is_test(headers):
-                    if autocommit:
-                        store(message=msg)
-                    continue
-                # The message names its own position, formatted only if decoding fails.
-                model = decode(msg.value(), headers, msg)
+        batch: list[Any] = []
+        # The message the caller holds now; everything before it in its batch is handled.
+        current: Any = None
+        try:
+            for batch in self._batches(batch_size):
+                for msg in batch:
+                    if msg.error() is not None:
+                        self._event(msg)
+                        continue
+                    if until_eos:
+                        self._pending_eof.add((msg.topic() or "", msg.partition() or 0))
+                    headers = msg.headers()
+                    if ignoretest and headers and _is_test(headers):
+                        continue
+                    # The message names its own position, formatted only if decoding fails.
+                    model = decode(msg.value(), headers, msg)
+                    current = msg
+                    yield (model, Metadata.from_message(msg)) if metadata else model
+                # The caller asked for more after the batch's last message: all handled.
+                current = None
                 if autocommit:
-                    previous = msg
-                yield (model, Metadata.from_message(msg)) if metadata else model
-        if previous is not None and self._state is _State.OPEN:
-            # The loop ended on its own (end of stream or stop()): the caller asked for
-            # more after the last message, so it was handled.
-            store(message=previous)
+                    self._store_handled(batch)
+        finally:
+            if autocommit and current is not None and self._state is _State.OPEN:
+                # Left mid-batch (break, exception): the message in hand is not handled.
+                self._store_handled(batch[: batch.index(current)])
+
+    def _store_handled(self, messages: list[Any]) -> None:
+        """Store, per partition, the offset after the last of ``messages``.
+
+        Offsets are stored once per batch rather than per message: the auto-commit
+        that sends them to the broker runs every few seconds anyway.
+        """
+        last: dict[tuple[str, int], Any] = {}
+        for msg in messages:
+            if msg.error() is None:
+                last[msg.topic(), msg.partition()] = msg
+        if last:
+            self._consumer.store_offsets(
+                offsets=[
+                    TopicPartition(m.topic(), m.partition(), m.offset() + 1) for m in last.values()
+                ]
+            )
 
     def __iter__(self) -> Iterator[MessageModel]:
         yield from self.read()

@@ -416,3 +416,26 @@ def test_close_with_timeout_drops_undeliverable_messages_and_says_how_many(unuse
     with pytest.raises(errors.DeliveryError, match="3 message"):
         producer.close(timeout=1)
     assert producer.close() == 0  # already closed: nothing more to do
+
+
+def test_autocommit_never_marks_the_message_whose_processing_failed(broker):
+    topic = _topic(broker)
+    url = _url(broker, topic)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    with Stream(auth=False).open(url, "w") as s:
+        for i in range(6):
+            s.write(i, test=(i == 1))
+
+    class Crash(Exception):
+        pass
+
+    seen = []
+    with pytest.raises(Crash), EOS.open(url, "r", group_id=group) as s:
+        for m in s:
+            seen.append(m.content)
+            if m.content == 3:
+                raise Crash
+    with EOS.open(url, "r", group_id=group) as s:
+        again = [m.content for m in s]
+    assert seen == [0, 2, 3]  # 1 is a test message, skipped
+    assert again == [3, 4, 5]
