@@ -100,6 +100,10 @@ class client(Stream):  # upstream's public name, lower case
         Seconds to wait before each reconnection.
     jsonpp_on : bool
         Without a callback, pretty-print JSON alerts.
+    session_timeout : float, optional
+        Seconds after which the broker gives a silent listener's partitions to the
+        others in its consumer group (the client library's default, 45 s, when None).
+        Lower it so that a crashed listener's share is taken over sooner.
 
     Raises
     ------
@@ -133,6 +137,7 @@ class client(Stream):  # upstream's public name, lower case
         retry_wait: float = DEFAULT_RETRY_WAIT,
         jsonpp_on: bool = False,
         *,
+        session_timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         _check_type("server", server, str)
@@ -146,6 +151,8 @@ class client(Stream):  # upstream's public name, lower case
             raise InvalidSettingError(f'"group" must be a name without "." or ",", not {group!r}')
         if not 0 < port < 65536:
             raise InvalidSettingError(f'"port" must be between 1 and 65535, not {port}')
+        if session_timeout is not None:
+            _check_type("session_timeout", session_timeout, (int, float))
         if batch_size < 1 or listen_retries < 0 or retry_wait < 0:
             raise InvalidSettingError(
                 "batch_size must be at least 1, listen_retries and retry_wait not negative"
@@ -160,6 +167,7 @@ class client(Stream):  # upstream's public name, lower case
         self.listen_retries = listen_retries
         self.retry_wait = float(retry_wait)
         self.jsonpp_on = bool(jsonpp_on)
+        self.session_timeout = session_timeout
         self.stop_listening = threading.Event()
         self.sessions: dict[str, Producer] = {}
         self._env = env
@@ -539,7 +547,10 @@ class client(Stream):  # upstream's public name, lower case
             self.stop_listening.clear()
 
     def _read_until_stopped(self, url: str, group_id: str, callback: Callback | None) -> None:
-        stream = self.open(url, "r", group_id=group_id)
+        options: dict[str, Any] = {}
+        if self.session_timeout is not None:
+            options["session_timeout"] = self.session_timeout
+        stream = self.open(url, "r", group_id=group_id, **options)
         assert isinstance(stream, Consumer)
         with self._lock:
             self._listen_stream = stream

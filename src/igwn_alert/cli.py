@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         "-j", "--jsonpp", action="store_true", help="pretty-print JSON alerts in listen"
     )
     parser.add_argument(
+        "--session-timeout", type=float, default=None, metavar="SECONDS",
+        help="seconds before a silent listener's partitions go to the rest of its group",
+    )
+    parser.add_argument(
         "-l", "--log", choices=_LOG_LEVELS, default="error", help="log level (default: error)"
     )
     parser.add_argument(
@@ -189,6 +193,7 @@ def _run(args: argparse.Namespace) -> int:
         listen_retries=args.listen_retries,
         retry_wait=args.retry_wait,
         jsonpp_on=args.jsonpp,
+        session_timeout=args.session_timeout,
     )
     if args.command == "listen":
         # A service manager's SIGTERM ends the listener as cleanly as Ctrl-C does.

@@ -444,6 +444,41 @@ def test_listeners_in_one_consumer_group_share_the_alerts_exactly_once(kafka_bro
         second.close()
 
 
+def test_when_a_listener_is_sigkilled_the_survivor_handles_the_rest(kafka_broker, group, env):
+    kafka_broker.create_topic(f"{group}.lbk", partitions=4)
+    consumer_group = f"cgk-{group}"
+    _start_group_at_zero(kafka_broker, consumer_group, f"{group}.lbk", 4)
+    # A short session so the broker notices the dead listener in seconds, not 45 s.
+    base = ["-s", "kafka://127.0.0.1/", "-p", str(_port(kafka_broker)), "--no-auth",
+            "-g", group, "-c", consumer_group, "--session-timeout", "6", "listen", "lbk"]
+    first, second = _Process(_cli(*base), _cli_env(env)), _Process(_cli(*base), _cli_env(env))
+    try:
+        _wait_until(
+            lambda: _members_with_partitions(kafka_broker, consumer_group) == 2,
+            "both listeners to get partitions",
+        )
+        _send_numbered(kafka_broker, f"{group}.lbk", range(40))
+        _wait_until(
+            lambda: len(set(first.alerts()) | set(second.alerts())) >= 40, "the first 40 alerts"
+        )
+        assert first.alerts() and second.alerts(), "both listeners should handle some alerts"
+        first.proc.kill()  # SIGKILL: no chance to leave the group or commit
+        assert first.proc.wait(20) == -signal.SIGKILL
+        _send_numbered(kafka_broker, f"{group}.lbk", range(40, 80))
+        _wait_until(lambda: set(range(40, 80)) <= set(second.alerts()), "the survivor's 40")
+        handled = first.alerts() + second.alerts()
+        lost = set(range(80)) - set(handled)
+        duplicates = len(handled) - len(set(handled))
+        print(f"after SIGKILL: lost {len(lost)}, duplicates {duplicates}")
+        assert not lost
+        # At-least-once: only alerts the dead listener handled but had not committed
+        # may come twice.
+        assert all(n < 40 for n in handled if handled.count(n) > 1)
+    finally:
+        first.close()
+        second.close()
+
+
 def test_cli_sends_alert_files_and_lists_topics(kafka_broker, group, env):
     kafka_broker.create_topic(f"{group}.superevent", config=BIG_TOPIC)
     files = [p for p in ALERT_FILES if "retraction" in p.name or "preliminary" in p.name]

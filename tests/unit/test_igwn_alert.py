@@ -95,6 +95,7 @@ def test_every_spec_method_exists():
         ({"group": "a.b"}, '"group" must be a name'),
         ({"port": 70000}, '"port" must be between'),
         ({"server": "http://host/"}, '"server" must look like kafka://host/'),
+        ({"session_timeout": "6"}, '"session_timeout" must be'),
     ],
 )
 def test_bad_settings_raise_an_assertion_error_that_names_the_setting(env, kwargs, message):
@@ -347,6 +348,8 @@ def test_cli_retry_options_are_typed():
     args = cli._parser().parse_args(["-t", "7", "-w", "0.5", "-p", "9093", "listen", "a", "b"])
     assert (args.listen_retries, args.retry_wait, args.port) == (7, 0.5, 9093)
     assert args.topics == ["a", "b"]
+    timed = cli._parser().parse_args(["--session-timeout", "6", "listen"])
+    assert timed.session_timeout == 6.0
 
 
 def test_cli_manages_subscriptions(cli_env, capsys):
