@@ -18,19 +18,14 @@ from hop.samp import _constants as C
 from hop.samp._errors import SAMPClientError, SAMPHubError
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
 from hop.samp._hub_proxy import SAMPHubProxy
-from hop.samp._xmlrpc import make_ssl_context, to_samp
+from hop.samp._registry import mtype_subtypes
+from hop.samp._xmlrpc import server_ssl_context, to_samp
 
 __all__ = ["SAMPClient"]
 
 logger = logging.getLogger("hop.samp.client")
 
 _STOP = object()
-
-
-def mtype_subtypes(mtype: str) -> list[str]:
-    """``a.b.c`` -> ``['a.b.c', 'a.b.*', 'a.*', '*']``."""
-    atoms = mtype.split(".")
-    return [mtype] + [".".join(atoms[:i]) + ".*" for i in range(len(atoms) - 1, 0, -1)] + ["*"]
 
 
 class SAMPClient:
@@ -91,17 +86,13 @@ class SAMPClient:
         self._addr = addr or "127.0.0.1"
         self._port = port
         self._callable = callable
-        self._ssl = (
-            make_ssl_context(
-                server_side=True,
-                key_file=key_file,
-                cert_file=cert_file,
-                cert_reqs=cert_reqs,
-                ca_certs=ca_certs,
-                ssl_version=ssl_version,
-            )
-            if https
-            else None
+        self._ssl = server_ssl_context(
+            https,
+            key_file=key_file,
+            cert_file=cert_file,
+            cert_reqs=cert_reqs,
+            ca_certs=ca_certs,
+            ssl_version=ssl_version,
         )
         self._lock = threading.RLock()
         self._notification_bindings: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}

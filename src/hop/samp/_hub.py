@@ -34,8 +34,9 @@ from hop.samp._registry import (
     ClientRecord,
     Registry,
     mtype_matches,
+    mtype_subtypes,
 )
-from hop.samp._xmlrpc import make_ssl_context
+from hop.samp._xmlrpc import make_ssl_context, server_ssl_context
 
 __all__ = ["SAMPHubServer"]
 
@@ -161,17 +162,13 @@ class SAMPHubServer(HubMethods):
         self._max_failures = max_callback_failures
         self._web_restrict = web_restrict_mtypes
         self._environ = environ
-        self._server_ssl = (
-            make_ssl_context(
-                server_side=True,
-                key_file=key_file,
-                cert_file=cert_file,
-                cert_reqs=cert_reqs,
-                ca_certs=ca_certs,
-                ssl_version=ssl_version,
-            )
-            if https
-            else None
+        self._server_ssl = server_ssl_context(
+            https,
+            key_file=key_file,
+            cert_file=cert_file,
+            cert_reqs=cert_reqs,
+            ca_certs=ca_certs,
+            ssl_version=ssl_version,
         )
         self._callback_ssl = (
             make_ssl_context(server_side=False, cert_reqs=cert_reqs, ca_certs=ca_certs)
@@ -238,10 +235,7 @@ class SAMPHubServer(HubMethods):
         >>> SAMPHubServer.get_mtype_subtypes("samp.app.ping")
         ['samp.app.ping', 'samp.app.*', 'samp.*', '*']
         """
-        atoms = mtype.split(".")
-        return [mtype] + [".".join(atoms[:i]) + ".*" for i in range(len(atoms) - 1, 0, -1)] + [
-            "*"
-        ]
+        return mtype_subtypes(mtype)
 
     def _resolve_lockfile(self) -> Path:
         if self._mode == "multiple":

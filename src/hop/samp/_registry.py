@@ -19,7 +19,14 @@ from typing import Any
 from hop.samp import _constants as C
 from hop.samp._errors import SAMPHubError
 
-__all__ = ["ClientRecord", "PendingCall", "Registry", "SyncWaiter", "mtype_matches"]
+__all__ = [
+    "ClientRecord",
+    "PendingCall",
+    "Registry",
+    "SyncWaiter",
+    "mtype_matches",
+    "mtype_subtypes",
+]
 
 STANDARD = "standard"
 WEB = "web"
@@ -37,6 +44,20 @@ def mtype_matches(pattern: str, mtype: str) -> bool:
     if pattern.endswith(".*"):
         return mtype.startswith(pattern[:-1])
     return pattern == mtype
+
+
+def mtype_subtypes(mtype: str) -> list[str]:
+    """Return the subscription patterns that cover ``mtype``, most specific first.
+
+    Each pattern returned satisfies :func:`mtype_matches`. The hub answers
+    ``get_mtype_subtypes`` with it and a client finds its bindings with it, so the two
+    cannot drift apart on what a pattern covers.
+
+    >>> mtype_subtypes("samp.app.ping")
+    ['samp.app.ping', 'samp.app.*', 'samp.*', '*']
+    """
+    atoms = mtype.split(".")
+    return [mtype] + [".".join(atoms[:i]) + ".*" for i in range(len(atoms) - 1, 0, -1)] + ["*"]
 
 
 @dataclass

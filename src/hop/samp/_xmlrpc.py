@@ -3,7 +3,8 @@
 * :func:`to_samp` turns Python values into the three SAMP types (string, list, map),
   so that what our client sends is legal for strict hubs such as JSAMP's.
 * :func:`make_ssl_context` turns the astropy-style TLS arguments into an
-  :class:`ssl.SSLContext`, or refuses them clearly.
+  :class:`ssl.SSLContext`, or refuses them clearly; :func:`server_ssl_context` does
+  it for a listening server that may or may not use https.
 * :class:`ProxyPool` is a thread-safe pool of :class:`xmlrpc.client.ServerProxy`
   objects (one proxy holds one HTTP connection and is not thread-safe).
 
@@ -152,6 +153,49 @@ def make_ssl_context(
     except (OSError, ssl.SSLError) as exc:
         raise SAMPClientError(f"cannot load TLS files ({cert_file}, {ca_certs}): {exc}") from exc
     return ctx
+
+
+def server_ssl_context(
+    https: bool,
+    *,
+    key_file: str | None = None,
+    cert_file: str | None = None,
+    cert_reqs: int = ssl.CERT_NONE,
+    ca_certs: str | None = None,
+    ssl_version: int | None = None,
+) -> ssl.SSLContext | None:
+    """Build the TLS context of a listening server, or None for plain http.
+
+    The hub's Standard Profile server and a client's callback server take the same
+    astropy-style ``https``/TLS arguments, so both build their context here.
+
+    Parameters
+    ----------
+    https : bool
+        Whether the server speaks TLS; without it the other arguments are not used.
+    key_file, cert_file, cert_reqs, ca_certs, ssl_version :
+        As for :func:`make_ssl_context` (``cert_file`` is required).
+
+    Returns
+    -------
+    ssl.SSLContext or None
+        The server-side context, or None when ``https`` is False.
+
+    Raises
+    ------
+    SAMPClientError
+        As :func:`make_ssl_context`.
+    """
+    if not https:
+        return None
+    return make_ssl_context(
+        server_side=True,
+        key_file=key_file,
+        cert_file=cert_file,
+        cert_reqs=cert_reqs,
+        ca_certs=ca_certs,
+        ssl_version=ssl_version,
+    )
 
 
 class _TimeoutMixin:
