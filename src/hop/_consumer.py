@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from hop import _codec, errors
 from hop._config import ConsumerConfig
-from hop._kafka_errors import kafka_errors, translate
+from hop._kafka_errors import ClientErrors, kafka_errors, translate
 from hop.models import MessageModel
 
 __all__ = ["Consumer", "Metadata", "StartPosition"]
@@ -25,11 +25,6 @@ __all__ = ["Consumer", "Metadata", "StartPosition"]
 logger = logging.getLogger("hop")
 
 _EOF = KafkaError._PARTITION_EOF
-_FATAL_CLIENT_ERRORS = frozenset(
-    getattr(KafkaError, n)
-    for n in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "_FATAL")
-    if hasattr(KafkaError, n)
-)
 # Metadata failures that may clear up within the connect timeout.
 _METADATA_RETRY = frozenset(
     getattr(KafkaError, n)
@@ -44,7 +39,7 @@ def fetch_metadata(
     client: Any,
     topic: str | None,
     timeout: float,
-    pending_error: Callable[[], errors.KafkaException | None],
+    client_errors: ClientErrors,
 ) -> Any:
     """``client.list_topics`` that notices a refused login before ``timeout`` ends.
 
@@ -62,9 +57,8 @@ def fetch_metadata(
             return client.list_topics(topic=topic, timeout=max(0.05, min(0.5, remaining)))
         except confluent_kafka.KafkaException as exc:
             client.poll(0)
-            failure = pending_error()
-            if failure is not None:
-                raise failure from exc
+            if client_errors.failure is not None:
+                raise client_errors.failure from exc
             err = exc.args[0] if exc.args else None
             transient = isinstance(err, KafkaError) and err.code() in _METADATA_RETRY
             if not transient or time.monotonic() >= deadline:
@@ -203,8 +197,9 @@ class Consumer:
             )
         self._until_eos = not read_forever
         self._stop = threading.Event()
-        self._client_error: errors.KafkaException | None = None
-        self._user_error_cb = self._config.error_callback
+        self._client_errors = ClientErrors(
+            f"reading from {self._brokers}", self._config.error_callback
+        )
         # Partitions assigned to this reader, and those not yet read to their end.
         self._assigned: set[tuple[str, int]] = set()
         self._positioned: set[tuple[str, int]] = set()
@@ -213,7 +208,7 @@ class Consumer:
         conf = self._config.librdkafka(
             self._brokers, group_id, self.auth, offset_reset=offset_reset, eof=True
         )
-        conf["error_cb"] = self._on_client_error
+        conf["error_cb"] = self._client_errors
         with kafka_errors(f"connecting to {self._brokers}"):
             self._consumer = confluent_kafka.Consumer(conf)
         self._state = _State.OPEN
@@ -238,7 +233,7 @@ class Consumer:
         action = f"reading from {self._brokers}"
         for topic in self.topics:
             try:
-                meta = fetch_metadata(self._consumer, topic, timeout, lambda: self._client_error)
+                meta = fetch_metadata(self._consumer, topic, timeout, self._client_errors)
             except errors.KafkaException:
                 raise
             except confluent_kafka.KafkaException as exc:
@@ -264,16 +259,6 @@ class Consumer:
                         topic=topic,
                     )
                 raise translate(kerr, action=action, topic=topic)
-
-    def _on_client_error(self, err: KafkaError) -> None:
-        if err.code() in _FATAL_CLIENT_ERRORS or err.fatal():
-            self._client_error = translate(err, action=f"reading from {self._brokers}")
-        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
-            logger.warning("disconnected from all brokers (%s); retrying", self._brokers)
-        else:
-            logger.debug("kafka client error: %s", err)
-        if self._user_error_cb is not None:
-            self._user_error_cb(err)
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self._has_assignment = True
@@ -325,8 +310,8 @@ class Consumer:
         self._require_open()
         consumer = self._consumer
         while not self._stop.is_set():
-            if self._client_error is not None:
-                raise self._client_error
+            if self._client_errors.failure is not None:
+                raise self._client_errors.failure
             if self._until_eos and self._has_assignment and not self._pending_eof:
                 return
             # Take whatever is already fetched; only block (briefly) when nothing is.

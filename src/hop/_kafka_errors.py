@@ -7,7 +7,8 @@ reaches users.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +17,9 @@ from confluent_kafka import KafkaException as _RawKafkaException
 
 from hop import errors
 
-__all__ = ["CODE_CLASSES", "describe", "kafka_errors", "translate"]
+__all__ = ["CODE_CLASSES", "ClientErrors", "describe", "kafka_errors", "translate"]
+
+logger = logging.getLogger("hop")
 
 
 def _codes(*names: str) -> frozenset[int]:
@@ -132,3 +135,41 @@ def kafka_errors(action: str = "", *, topic: str | None = None) -> Iterator[None
         yield
     except _RawKafkaException as exc:
         raise translate(exc, action=action, topic=topic) from exc
+
+
+# Client errors after which no request will ever succeed: a refused login or TLS
+# handshake, or librdkafka declaring the client unusable.
+_HOPELESS = _codes("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "_FATAL")
+
+
+class ClientErrors:
+    """librdkafka's ``error_cb`` for one client.
+
+    Remembers the first error that means nothing will get through (``failure``), so the
+    client can raise it instead of waiting out a timeout; logs the others, which
+    librdkafka recovers from by itself; then passes every error on to the user's
+    callback, if any.
+
+    Parameters
+    ----------
+    action : str
+        What the client does, e.g. ``"reading from host:9092"``; starts the message.
+    user_callback : callable, optional
+        The ``error_callback`` stream option.
+    """
+
+    def __init__(self, action: str, user_callback: Callable[[Any], None] | None = None) -> None:
+        self.action = action
+        self.failure: errors.KafkaException | None = None
+        self._user_callback = user_callback
+
+    def __call__(self, err: KafkaError) -> None:
+        if err.code() in _HOPELESS or err.fatal():
+            if self.failure is None:
+                self.failure = translate(err, action=self.action)
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            logger.warning("%s: disconnected from all brokers; retrying", self.action)
+        else:
+            logger.debug("%s: kafka client error: %s", self.action, err)
+        if self._user_callback is not None:
+            self._user_callback(err)

@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError
 
 from hop import _codec, errors
 from hop._config import ProducerConfig
-from hop._kafka_errors import kafka_errors, translate
+from hop._kafka_errors import ClientErrors, kafka_errors, translate
 
 __all__ = ["Producer", "raise_delivery_errors"]
 
@@ -26,14 +26,6 @@ DeliveryCallback = Callable[[KafkaError | None, Any], None]
 _monotonic = time.monotonic
 # Longest time between two serves of delivery reports while writing.
 _POLL_INTERVAL = 0.01
-
-# Errors from librdkafka's error callback that mean no message will ever get through.
-_FATAL_CLIENT_ERRORS = frozenset(
-    getattr(KafkaError, n)
-    for n in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "_FATAL")
-    if hasattr(KafkaError, n)
-)
-
 
 def raise_delivery_errors(err: KafkaError | None, msg: Any) -> None:
     """Default delivery callback: failures are raised from ``flush()``/``close()``.
@@ -92,10 +84,11 @@ class Producer:
         self._brokers = brokers
         self._lock = threading.Lock()
         self._failures: list[errors.KafkaException] = []
-        self._client_error: errors.KafkaException | None = None
-        self._user_error_cb = self._config.error_callback
+        self._client_errors = ClientErrors(
+            f"writing to {self._brokers}", self._config.error_callback
+        )
         conf = self._config.librdkafka(brokers, auth)
-        conf["error_cb"] = self._on_client_error
+        conf["error_cb"] = self._client_errors
         # Bound once: the delivery callback is passed with every message.
         self._record_failure = self._on_delivery
         self._next_poll = 0.0
@@ -104,16 +97,6 @@ class Producer:
         self._state = _State.OPEN
 
     # -- callbacks (run on the calling thread, inside poll/flush) ---------------------
-
-    def _on_client_error(self, err: KafkaError) -> None:
-        if err.code() in _FATAL_CLIENT_ERRORS or err.fatal():
-            self._client_error = translate(err, action=f"writing to {self._brokers}")
-        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
-            logger.warning("disconnected from all brokers (%s); retrying", self._brokers)
-        else:
-            logger.debug("kafka client error: %s", err)
-        if self._user_error_cb is not None:
-            self._user_error_cb(err)
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is None:
@@ -169,8 +152,8 @@ class Producer:
     def _check_open(self) -> None:
         if self._state is not _State.OPEN:
             raise errors.HopError("this stream is closed")
-        if self._client_error is not None:
-            raise self._client_error
+        if self._client_errors.failure is not None:
+            raise self._client_errors.failure
 
     @staticmethod
     def pack(
@@ -262,7 +245,7 @@ class Producer:
     ) -> None:
         # The per-message path: every check that is not needed is skipped, and the slow
         # cases (closed, queue full, errors) are handled out of line.
-        if self._state is not _State.OPEN or self._client_error is not None:
+        if self._state is not _State.OPEN or self._client_errors.failure is not None:
             self._check_open()
         topic = topic or self.default_topic
         if topic is None:
@@ -373,8 +356,8 @@ class Producer:
             step = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
             remaining = self._producer.flush(step)
             self._raise_failures()
-            if self._client_error is not None:
-                raise self._client_error
+            if self._client_errors.failure is not None:
+                raise self._client_errors.failure
             if remaining == 0 or (deadline is not None and time.monotonic() >= deadline):
                 return int(remaining)
 

@@ -10,24 +10,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, overload
 
-from confluent_kafka import KafkaError
-
 from hop import errors
 from hop._config import DEFAULT_CONNECT_TIMEOUT, seconds
 from hop._consumer import Consumer, StartPosition, fetch_metadata
-from hop._kafka_errors import kafka_errors, translate
+from hop._kafka_errors import ClientErrors, kafka_errors, translate
 from hop._producer import Producer
 from hop._url import parse_url
 
 __all__ = ["Stream", "list_topics"]
 
 logger = logging.getLogger("hop")
-
-_LOGIN_FAILURES = frozenset(
-    getattr(KafkaError, n)
-    for n in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL")
-    if hasattr(KafkaError, n)
-)
 
 _GROUP_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -226,31 +218,27 @@ def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -
     limit = seconds(timeout, "timeout")
     if limit is None or limit < 0:
         limit = DEFAULT_CONNECT_TIMEOUT.total_seconds()
-    client_errors: list[Any] = []
+    action = f"listing topics on {parsed.bootstrap}"
+    client_errors = ClientErrors(action)
     conf: dict[str, Any] = {
         "bootstrap.servers": parsed.bootstrap,
         "group.id": _generate_group_id(None),
-        "error_cb": client_errors.append,
+        "error_cb": client_errors,
         "logger": LIBRDKAFKA_LOG,
         "socket.connection.setup.timeout.ms": max(1000, int(limit * 1000)),
     }
     conf.update(auth_settings(credential))
-    action = f"listing topics on {parsed.bootstrap}"
     with kafka_errors(action):
         consumer = confluent_kafka.Consumer(conf)
-
-    def pending() -> errors.KafkaException | None:
-        fatal = [e for e in client_errors if e.code() in _LOGIN_FAILURES]
-        return translate(fatal[0], action=action) if fatal else None
 
     try:
         try:
             if parsed.topics:
                 found: dict[str, Any] = {}
                 for topic in parsed.topics:
-                    found.update(fetch_metadata(consumer, topic, limit, pending).topics)
+                    found.update(fetch_metadata(consumer, topic, limit, client_errors).topics)
             else:
-                found = dict(fetch_metadata(consumer, None, limit, pending).topics)
+                found = dict(fetch_metadata(consumer, None, limit, client_errors).topics)
         except confluent_kafka.KafkaException as exc:
             err = translate(exc, action=action)
             if isinstance(err, errors.BrokerUnreachableError):

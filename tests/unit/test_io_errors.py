@@ -76,3 +76,17 @@ def test_context_manager_translates_raw_exceptions():
         raise confluent_kafka.KafkaException(KafkaError(KafkaError._UNKNOWN_TOPIC, "nope"))
     assert "'t'" in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_client_errors_remember_the_first_hopeless_error_and_forward_all():
+    from hop._kafka_errors import ClientErrors
+
+    forwarded = []
+    errs = ClientErrors("reading from h:1", forwarded.append)
+    errs(KafkaError(KafkaError._ALL_BROKERS_DOWN, "down"))
+    assert errs.failure is None
+    errs(KafkaError(KafkaError._AUTHENTICATION, "bad password"))
+    errs(KafkaError(KafkaError._SSL, "later"))
+    assert isinstance(errs.failure, errors.AuthenticationError)
+    assert str(errs.failure).startswith("reading from h:1: bad password")
+    assert len(forwarded) == 3
