@@ -27,6 +27,9 @@ logger = logging.getLogger("hop.samp.client")
 
 _STOP = object()
 
+# A notification or call binding: the function and the subscription's metadata.
+_Binding = tuple[Callable[..., Any], dict[str, Any]]
+
 
 class SAMPClient:
     """A SAMP client: registers with a hub and runs bound functions on messages.
@@ -95,8 +98,8 @@ class SAMPClient:
             ssl_version=ssl_version,
         )
         self._lock = threading.RLock()
-        self._notification_bindings: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}
-        self._call_bindings: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}
+        self._notification_bindings: dict[str, _Binding] = {}
+        self._call_bindings: dict[str, _Binding] = {}
         self._response_bindings: dict[str, Callable[..., Any]] = {}
         self._server: RPCServer | None = None
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -266,10 +269,9 @@ class SAMPClient:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Run ``function(private_key, sender_id, mtype, params, extra)`` on notifications."""
-        with self._lock:
-            self._notification_bindings[mtype] = (function, dict(metadata or {}))
-        if declare and self._callable:
-            self.declare_subscriptions()
+        self._set_binding(
+            self._notification_bindings, mtype, (function, dict(metadata or {})), declare
+        )
 
     def bind_receive_call(
         self,
@@ -282,10 +284,7 @@ class SAMPClient:
 
         The function must reply itself (``reply``/``ereply``).
         """
-        with self._lock:
-            self._call_bindings[mtype] = (function, dict(metadata or {}))
-        if declare and self._callable:
-            self.declare_subscriptions()
+        self._set_binding(self._call_bindings, mtype, (function, dict(metadata or {})), declare)
 
     def bind_receive_message(
         self,
@@ -313,22 +312,37 @@ class SAMPClient:
 
     def unbind_receive_notification(self, mtype: str, declare: bool = True) -> None:
         """Remove a notification binding (and re-declare subscriptions)."""
-        with self._lock:
-            self._notification_bindings.pop(mtype, None)
-        if declare and self._callable:
-            self.declare_subscriptions()
+        self._set_binding(self._notification_bindings, mtype, None, declare)
 
     def unbind_receive_call(self, mtype: str, declare: bool = True) -> None:
         """Remove a call binding (and re-declare subscriptions)."""
-        with self._lock:
-            self._call_bindings.pop(mtype, None)
-        if declare and self._callable:
-            self.declare_subscriptions()
+        self._set_binding(self._call_bindings, mtype, None, declare)
 
     def unbind_receive_response(self, msg_tag: str) -> None:
         """Remove a response binding."""
         with self._lock:
             self._response_bindings.pop(msg_tag, None)
+
+    def _set_binding(
+        self,
+        table: dict[str, _Binding],
+        mtype: str,
+        entry: _Binding | None,
+        declare: bool,
+    ) -> None:
+        """Bind (or, with ``entry`` None, unbind) ``mtype`` in ``table``.
+
+        Notification and call bindings change the same way: under the lock, then the
+        hub is told the new subscriptions unless the caller batches (``declare=False``)
+        or the client cannot receive messages at all.
+        """
+        with self._lock:
+            if entry is None:
+                table.pop(mtype, None)
+            else:
+                table[mtype] = entry
+        if declare and self._callable:
+            self.declare_subscriptions()
 
     # -- receiving ------------------------------------------------------------------
 
