@@ -25,7 +25,7 @@ from hop.samp import _constants as C
 from hop.samp._delivery import Outbox, PullBox
 from hop.samp._errors import SAMPHubError, SAMPWarning
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
-from hop.samp._hub_methods import HubMethods, dispatch_keyed
+from hop.samp._hub_methods import HubMethods, dispatch_profile
 from hop.samp._lockfile import claim_lockfile, lockfile_path_for_hub, release_lockfile
 from hop.samp._registry import (
     HUB,
@@ -508,18 +508,20 @@ class _StandardApp:
         return xmlrpc_reply(request.body, self._dispatch)
 
     def _dispatch(self, method: str, params: tuple[Any, ...]) -> Any:
-        if not method.startswith("samp.hub."):
-            raise SAMPHubError(f"unknown method {method!r}: Standard Profile uses samp.hub.*")
-        name = method[len("samp.hub.") :]
+        return dispatch_profile(
+            self._hub,
+            method,
+            params,
+            prefix="samp.hub.",
+            wrong_prefix="Standard Profile uses samp.hub.*",
+            register=self._register,
+            register_arg="the lockfile secret",
+            extra=self._EXTRA,
+        )
+
+    def _register(self, secret: Any) -> dict[str, str]:
         hub = self._hub
-        if name == "ping":
-            hub.check_running()
-            return ""
-        if name == "register":
-            if len(params) != 1:
-                raise SAMPHubError("samp.hub.register takes 1 argument (the lockfile secret)")
-            if params[0] != hub._secret:
-                raise SAMPHubError("wrong SAMP secret", code=C.FAULT_BAD_SECRET)
-            hub.touch()
-            return hub.reg_info(hub.register_client(STANDARD))
-        return dispatch_keyed(hub, method, name, params, self._EXTRA)
+        if secret != hub._secret:
+            raise SAMPHubError("wrong SAMP secret", code=C.FAULT_BAD_SECRET)
+        hub.touch()
+        return hub.reg_info(hub.register_client(STANDARD))

@@ -24,7 +24,7 @@ from hop.samp._registry import WEB, ClientRecord, Registry, SyncWaiter, check_me
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["HubMethods", "dispatch_keyed"]
+__all__ = ["HubMethods", "dispatch_keyed", "dispatch_profile"]
 
 logger = logging.getLogger("hop.samp.hub")
 traffic = logging.getLogger("hop.samp.traffic")
@@ -286,3 +286,52 @@ def dispatch_keyed(
     return handler(hub, me, *params[1:])
 
 
+def dispatch_profile(
+    hub: HubMethods,
+    method: str,
+    params: tuple[Any, ...],
+    *,
+    prefix: str,
+    wrong_prefix: str,
+    register: Callable[[Any], Any],
+    register_arg: str,
+    extra: Mapping[str, tuple[Callable[..., Any], int]] | None = None,
+) -> Any:
+    """Run one XML-RPC call of a hub profile (``samp.hub.*`` or ``samp.webhub.*``).
+
+    Both profiles answer ``ping`` and ``register`` without a private key and hand the
+    rest to :func:`dispatch_keyed`; only their prefix and how they register differ.
+
+    Parameters
+    ----------
+    hub : HubMethods
+        The hub.
+    method, params : str, tuple
+        The XML-RPC method name and arguments.
+    prefix : str
+        The profile's method prefix, with its trailing dot.
+    wrong_prefix : str
+        What the fault says after the method name when ``method`` lacks ``prefix``.
+    register : callable
+        ``register(arg)`` registers a client from the one ``register`` argument.
+    register_arg : str
+        What that argument is, for the fault about a wrong argument count.
+    extra : mapping, optional
+        The profile's own keyed methods, as for :func:`dispatch_keyed`.
+
+    Raises
+    ------
+    SAMPHubError
+        For an unknown method or a wrong number of arguments, or as the method does.
+    """
+    if not method.startswith(prefix):
+        raise SAMPHubError(f"unknown method {method!r}: {wrong_prefix}")
+    name = method[len(prefix) :]
+    if name == "ping":
+        hub.check_running()
+        return ""
+    if name == "register":
+        if len(params) != 1:
+            raise SAMPHubError(f"{method} takes 1 argument ({register_arg})")
+        return register(params[0])
+    return dispatch_keyed(hub, method, name, params, extra)

@@ -172,22 +172,22 @@ class WebProfileApp:
     # -- XML-RPC --------------------------------------------------------------------
 
     def _dispatch(self, method: str, params: tuple[Any, ...], request: Request) -> Any:
-        from hop.samp._hub_methods import dispatch_keyed
+        from hop.samp._hub_methods import dispatch_profile
 
-        if not method.startswith("samp.webhub."):
-            raise SAMPHubError(f"unknown method {method!r}: Web Profile methods are samp.webhub.*")
-        name = method[len("samp.webhub.") :]
-        hub = self._hub
-        if name == "ping":
-            hub.check_running()
-            return ""
-        if name == "register":
-            if len(params) != 1:
-                raise SAMPHubError("samp.webhub.register takes 1 argument (identity info map)")
-            return self._register(params[0], request)
-        if name == "setXmlrpcCallback":
+        # Refused by name so a Web client hears why: this profile has no callback
+        # URLs, its clients pull their callbacks instead.
+        if method == "samp.webhub.setXmlrpcCallback":
             raise SAMPHubError("setXmlrpcCallback is not part of the Web Profile")
-        return dispatch_keyed(hub, method, name, params, self._extra)
+        return dispatch_profile(
+            self._hub,
+            method,
+            params,
+            prefix="samp.webhub.",
+            wrong_prefix="Web Profile methods are samp.webhub.*",
+            register=lambda identity: self._register(identity, request),
+            register_arg="identity info map",
+            extra=self._extra,
+        )
 
     def _register(self, identity: Any, request: Request) -> dict[str, str]:
         hub = self._hub
