@@ -11,12 +11,14 @@ from typing import Any, TypeVar
 
 from hop.errors import ConfigurationError, CredentialFileError
 
-__all__ = ["read_csv_credentials", "write_private_file", "write_toml"]
+__all__ = ["CREDENTIAL_KEYS", "read_csv_credentials", "write_private_file", "write_toml"]
 
 _A = TypeVar("_A")
 
-# Columns a credential CSV may have; the SCiMMA auth portal writes username,password.
-_CSV_COLUMNS = frozenset(
+# The fields a stored credential may have, both as keys of an auth.toml table and as
+# columns of a credential CSV: one set, so the store can hold whatever a CSV imports.
+# (The SCiMMA auth portal's CSV has only username,password.)
+CREDENTIAL_KEYS = frozenset(
     {
         "username",
         "password",
@@ -101,11 +103,11 @@ def read_csv_credentials(path: str, make: Callable[..., _A]) -> list[_A]:
                 f"{path}, line 1: the header row has no {missing[0]!r} column "
                 f"(found: {', '.join(header)})"
             )
-        unknown = [c for c in header if c not in _CSV_COLUMNS]
+        unknown = [c for c in header if c not in CREDENTIAL_KEYS]
         if unknown:
             raise CredentialFileError(
                 f"{path}, line 1: unknown column {unknown[0]!r} "
-                f"(known columns: {', '.join(sorted(_CSV_COLUMNS))})"
+                f"(known columns: {', '.join(sorted(CREDENTIAL_KEYS))})"
             )
         creds = []
         for row in reader:

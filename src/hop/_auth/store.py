@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, Protocol
 
 from hop._auth.credential import _PROTOCOLS, Auth
-from hop._auth.files import read_csv_credentials, write_toml
+from hop._auth.files import CREDENTIAL_KEYS, read_csv_credentials, write_toml
 from hop.configure import get_config_path
 from hop.errors import (
     AmbiguousCredentialError,
@@ -23,33 +23,13 @@ from hop.errors import (
     NoMatchingCredentialError,
 )
 
-__all__ = [
-    "add_credential",
-    "delete_credential",
-    "list_credentials",
-    "load_auth",
-    "prune_outdated_auth",
-    "read_new_credential",
-    "write_auth_data",
-]
+# No __all__ here: the public names are listed once, in hop.auth, which re-exports them.
 
 logger = logging.getLogger("hop")
 
 # A broker as a user may type it: a DNS name or IPv4 address, or an IPv6 literal in
 # brackets, with an optional port.
 _BROKER = re.compile(r"^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
-
-_KNOWN_KEYS = frozenset(
-    {
-        "username",
-        "password",
-        "hostname",
-        "protocol",
-        "mechanism",
-        "ssl_ca_location",
-        "token_endpoint",
-    }
-)
 
 
 def _check_private(path: str, st: os.stat_result) -> None:
@@ -85,11 +65,10 @@ def _interpret_entry(entry: Any, where: str) -> Auth | None:
         # built-in OIDC, so such entries are skipped rather than failing the whole store.
         logger.warning("%s: token_command credentials are not supported; skipped", where)
         return None
-    unknown = sorted(set(entry) - _KNOWN_KEYS)
+    unknown = sorted(set(entry) - CREDENTIAL_KEYS)
     if unknown:
-        raise CredentialFileError(
-            f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(_KNOWN_KEYS))})"
-        )
+        known = ", ".join(sorted(CREDENTIAL_KEYS))
+        raise CredentialFileError(f"{where}: unknown key {unknown[0]!r} (known keys: {known})")
     for key in ("username", "password"):
         if key not in entry:
             raise CredentialFileError(f"{where}: missing auth property {key!r}")
