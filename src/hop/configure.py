@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
-from hop._auth.files import write_private_file
+from hop._auth.files import write_toml
 from hop.errors import ConfigurationError
 
 __all__ = [
@@ -227,8 +227,6 @@ def write_config_value(name: str, value: str | bool, *, config_path: str | None 
     Config
         The settings now stored in the file.
     """
-    import tomli_w
-
     path = config_path if config_path is not None else get_config_path("general")
     data = _read_toml_file(path) if os.path.exists(path) else {}
     table = data.get("config", {})
@@ -237,5 +235,5 @@ def write_config_value(name: str, value: str | bool, *, config_path: str | None 
     parsed = _parse_bool(value) if isinstance(value, str) else value
     updated = Config.from_mapping({**table, name: parsed}, source=path)
     data["config"] = updated.asdict()
-    write_private_file(path, tomli_w.dumps(data).encode("utf-8"))
+    write_toml(path, data)
     return updated
