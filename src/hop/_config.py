@@ -24,6 +24,7 @@ __all__ = [
     "ConsumerConfig",
     "ProducerConfig",
     "auth_settings",
+    "connection_settings",
     "seconds",
 ]
 
@@ -124,6 +125,31 @@ def auth_settings(auth: Any) -> dict[str, Any]:
     return settings
 
 
+def connection_settings(brokers: str, auth: Any, connect_timeout_ms: int) -> dict[str, Any]:
+    """librdkafka settings every client needs: the brokers, logging and the credential.
+
+    Readers, writers and admin clients all start from these, so a setting that affects
+    how a client connects is made in one place.
+
+    Parameters
+    ----------
+    brokers : str
+        ``bootstrap.servers``: comma-separated ``host:port``.
+    auth : hop.auth.Auth or None
+        The credential; None for an unauthenticated connection.
+    connect_timeout_ms : int
+        How long one connection attempt may take, in milliseconds.
+    """
+    conf: dict[str, Any] = {
+        "bootstrap.servers": brokers,
+        "logger": LIBRDKAFKA_LOG,
+        # librdkafka refuses a connection setup timeout under one second.
+        "socket.connection.setup.timeout.ms": max(1000, connect_timeout_ms),
+    }
+    conf.update(auth_settings(auth))
+    return conf
+
+
 def _from_kwargs(cls: type, kind: str, kwargs: Mapping[str, Any]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(kwargs) - names)
@@ -154,16 +180,13 @@ class _Common:
     """Accepted for upstream compatibility (large-message offload is not used)."""
 
     def _base(self, brokers: str, auth: Any) -> dict[str, Any]:
-        conf: dict[str, Any] = {
-            "bootstrap.servers": brokers,
-            "logger": LIBRDKAFKA_LOG,
-            "reconnect.backoff.ms": _ms(self.reconnect_backoff_time, "reconnect_backoff_time"),
-            "reconnect.backoff.max.ms": _ms(self.reconnect_max_time, "reconnect_max_time"),
-            "socket.connection.setup.timeout.ms": max(
-                1000, _ms(self.connect_timeout, "connect_timeout")
-            ),
-        }
-        conf.update(auth_settings(auth))
+        conf = connection_settings(brokers, auth, _ms(self.connect_timeout, "connect_timeout"))
+        conf.update(
+            {
+                "reconnect.backoff.ms": _ms(self.reconnect_backoff_time, "reconnect_backoff_time"),
+                "reconnect.backoff.max.ms": _ms(self.reconnect_max_time, "reconnect_max_time"),
+            }
+        )
         return conf
 
     @property

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from hop import errors
-from hop._config import LIBRDKAFKA_LOG, auth_settings
+from hop._config import connection_settings
 from hop._kafka_errors import translate
 
 __all__ = ["delete_topic"]
@@ -36,24 +36,13 @@ def delete_topic(bootstrap: str, credential: Any, topic: str, timeout: float) ->
 
     Raises
     ------
-    hop.errors.AuthorizationError
-        The credential may not delete the topic.
-    hop.errors.UnknownTopicError
-        The topic does not exist.
-    hop.errors.BrokerUnreachableError
-        No broker answered in time.
     hop.errors.KafkaException
-        Any other refusal.
+        The subclasses that :meth:`igwn_alert.client.delete` documents.
     """
     from confluent_kafka import KafkaException as RawKafkaException
     from confluent_kafka.admin import AdminClient
 
-    conf: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "logger": LIBRDKAFKA_LOG,
-        "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
-    }
-    conf.update(auth_settings(credential))
+    conf = connection_settings(bootstrap, credential, int(timeout * 1000))
     who = f"credential {credential.username!r}" if credential is not None else "anonymous"
     action = f"deleting topic {topic!r} on {bootstrap}"
     admin = AdminClient(conf)
@@ -71,22 +60,19 @@ def delete_topic(bootstrap: str, credential: Any, topic: str, timeout: float) ->
         ) from None
     except RawKafkaException as exc:
         err = translate(exc, action=action, topic=topic)
-        if isinstance(err, errors.AuthorizationError):
-            raise errors.AuthorizationError(
+        # The two refusals a user can act on get a message saying what to do.
+        advice = {
+            errors.AuthorizationError: (
                 f"{who} is not allowed to delete topic {topic!r} on {bootstrap} "
-                f"({err.name}); ask the broker's administrator for the DELETE permission",
-                error=err.error,
-                name=err.name,
-                reason=err.reason,
-                topic=topic,
-            ) from None
-        if isinstance(err, errors.UnknownTopicError):
-            raise errors.UnknownTopicError(
-                f"cannot delete topic {topic!r}: it does not exist on {bootstrap}",
-                error=err.error,
-                name=err.name,
-                reason=err.reason,
-                topic=topic,
+                f"({err.name}); ask the broker's administrator for the DELETE permission"
+            ),
+            errors.UnknownTopicError: (
+                f"cannot delete topic {topic!r}: it does not exist on {bootstrap}"
+            ),
+        }.get(type(err))
+        if advice is not None:
+            raise type(err)(
+                advice, error=err.error, name=err.name, reason=err.reason, topic=topic
             ) from None
         raise err from None
     logger.info("deleted topic %s on %s", topic, bootstrap)
