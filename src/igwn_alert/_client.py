@@ -18,17 +18,8 @@ from igwn_alert._errors import InvalidSettingError, NotConnectedError
 from igwn_alert._payload import payload_of, printable
 from igwn_alert._subscriptions import SubscriptionStore
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_BATCH_TIMEOUT",
-    "DEFAULT_GROUP",
-    "DEFAULT_LISTEN_RETRIES",
-    "DEFAULT_PORT",
-    "DEFAULT_RETRY_WAIT",
-    "DEFAULT_SERVER",
-    "DEFAULT_TIMEOUT",
-    "client",
-]
+# No __all__ here: the public names are listed once, in igwn_alert.client, which
+# re-exports them under upstream's module path.
 
 logger = logging.getLogger("igwn_alert.client")
 
@@ -283,6 +274,10 @@ class client(Stream):  # upstream's public name, lower case
             The credential may not delete the topic.
         hop.errors.UnknownTopicError
             The topic does not exist.
+        hop.errors.BrokerUnreachableError
+            No broker answered within ``timeout``.
+        hop.errors.KafkaException
+            Any other refusal.
         """
         if topic is None:
             # Upstream's delete() took no topic and only warned; keep that call harmless.

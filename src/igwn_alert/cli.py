@@ -18,8 +18,8 @@ import logging
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 __all__ = ["main"]
 
@@ -28,15 +28,22 @@ EXIT_ERROR = 1
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
+_N = TypeVar("_N", int, float)
 
-def _positive_int(text: str) -> int:
+
+def _non_negative(text: str, convert: Callable[[str], _N], what: str) -> _N:
+    """Parse ``text`` with ``convert``; refuse what is not ``what`` or is negative."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _non_negative(text, int, "a whole number")
 
 
 def _port(text: str) -> int:
@@ -47,13 +54,7 @@ def _port(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+    return _non_negative(text, float, "a number of seconds")
 
 
 def _parser() -> argparse.ArgumentParser:
