@@ -210,7 +210,7 @@ def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -
     """
     import confluent_kafka
 
-    from hop._config import LIBRDKAFKA_LOG, auth_settings
+    from hop._config import connection_settings
 
     parsed = parse_url(url)
     creds = Stream(auth=auth).auth if auth is not False else None
@@ -220,14 +220,8 @@ def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -
         limit = DEFAULT_CONNECT_TIMEOUT.total_seconds()
     action = f"listing topics on {parsed.bootstrap}"
     client_errors = ClientErrors(action)
-    conf: dict[str, Any] = {
-        "bootstrap.servers": parsed.bootstrap,
-        "group.id": _generate_group_id(None),
-        "error_cb": client_errors,
-        "logger": LIBRDKAFKA_LOG,
-        "socket.connection.setup.timeout.ms": max(1000, int(limit * 1000)),
-    }
-    conf.update(auth_settings(credential))
+    conf = connection_settings(parsed.bootstrap, credential, int(limit * 1000))
+    conf.update({"group.id": _generate_group_id(None), "error_cb": client_errors})
     with kafka_errors(action):
         consumer = confluent_kafka.Consumer(conf)
 
