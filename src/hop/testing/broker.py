@@ -438,9 +438,18 @@ class KafkaBroker(AdminHelpers):
 # --------------------------------------------------------------------- command line
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def _topic_spec(text: str) -> tuple[str, int]:
+    name, _, partitions = text.partition(":")
+    if not name or (partitions and not partitions.isdigit()) or partitions == "0":
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME or NAME:PARTITIONS (partitions a positive number)"
+        )
+    return name, int(partitions or 1)
+
+
+def _parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m hop.testing.broker",
+        prog=prog or "python -m hop.testing.broker",
         description=f"Run a local Apache Kafka {KAFKA_VERSION} broker for development.",
     )
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -450,6 +459,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                             help=f"fixed {listener.upper()} port (default: a free one)")
     parser.add_argument("--start-timeout", type=float, default=_START_TIMEOUT_S,
                         metavar="SECONDS")
+    # The broker does not create topics on first use, so a developer names them here.
+    parser.add_argument("-t", "--topic", type=_topic_spec, action="append", default=[],
+                        metavar="NAME[:PARTITIONS]",
+                        help="create this topic at start (repeatable); sized for 4 MiB alerts")
     return parser.parse_args(argv)
 
 
@@ -462,7 +475,7 @@ def _ports_from(args: argparse.Namespace) -> BrokerPorts | None:
     return BrokerPorts(*(port or next(free) for port in wanted))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run a broker in the foreground until Ctrl-C or SIGTERM.
 
     Returns
@@ -470,12 +483,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 after a clean stop, 1 when the broker failed, 130 when interrupted while starting.
     """
-    args = _parse_args(argv)
+    args = _parse_args(argv, prog)
     broker = KafkaBroker(args.data_dir, ports=_ports_from(args), start_timeout=args.start_timeout)
     stop = threading.Event()
     try:
         try:
             broker.start()
+            for name, partitions in args.topic:
+                if name not in broker.list_topics():
+                    broker.create_topic(
+                        name, partitions=partitions, config={"max.message.bytes": "4194304"}
+                    )
         except KeyboardInterrupt:
             print("interrupted while starting; broker stopped", file=sys.stderr)
             return 130
@@ -513,6 +531,9 @@ def _print_banner(broker: KafkaBroker) -> None:
         f"  log             {broker.log_file}",
         "  users           " + ", ".join(f"{u}:{p}" for u, p in broker.users.items()),
         "  (admin is a super user; grant others access with ACLs)",
+        "  topics          "
+        + (", ".join(sorted(t for t in broker.list_topics() if not t.startswith("__")))
+           or "(none; add with -t)"),
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

@@ -1,0 +1,64 @@
+"""`hop dev-broker`, run as a developer runs it."""
+
+import signal
+import subprocess
+import sys
+import threading
+
+from hop import Stream
+from hop.io import StartPosition
+
+
+def test_dev_broker_creates_topics_serves_them_and_stops_on_ctrl_c():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hop.cli", "dev-broker", "-t", "alerts:2", "-t", "gcn"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    banner: list[str] = []
+    ready = threading.Event()
+
+    def read_banner():
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            banner.append(line)
+            if line.startswith("Press Ctrl-C"):
+                ready.set()
+                return
+
+    reader = threading.Thread(target=read_banner, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(180), "".join(banner) + (proc.stderr.read() if proc.poll() else "")
+        text = "".join(banner)
+        assert "topics          alerts, gcn" in text
+        address = next(line.split()[1] for line in banner if line.strip().startswith("plaintext"))
+        url = f"kafka://{address}/alerts"
+        with Stream(auth=False).open(url, "w") as s:
+            s.write({"hello": "world"})
+        eos = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
+        with eos.open(url, "r") as s:
+            assert [m.content for m in s] == [{"hello": "world"}]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        reader.join(10)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def test_dev_broker_rejects_a_bad_topic_spec_in_one_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "hop.cli", "dev-broker", "-t", "alerts:zero"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "usage: hop dev-broker" in proc.stderr
+    assert "'alerts:zero' is not NAME or NAME:PARTITIONS" in proc.stderr
