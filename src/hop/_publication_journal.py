@@ -103,6 +103,8 @@ def _header(name: Any, value: Any) -> tuple[str, bytes | None]:
 class _Queued(NamedTuple):
     seq: int
     ticket: int
+    message: JournalMessage | None = None
+    """Set when the message went straight to in flight: the caller sends it."""
 
 
 class PublicationJournal:
@@ -178,8 +180,14 @@ class PublicationJournal:
         headers: Sequence[tuple[Any, Any]] | None = None,
         topic: str | None = None,
         key: str | bytes | None = None,
+        in_flight_below: int = 0,
     ) -> _Queued:
-        """Append a message to the journal and queue it for sending."""
+        """Append a message to the journal and queue it for sending.
+
+        With ``in_flight_below`` > 0 the message goes straight to in flight instead
+        (the caller then hands it to Kafka) when nothing else is queued and fewer than
+        that many messages are in flight.
+        """
         if type(message) is not bytes:
             if not isinstance(message, bytes | bytearray | memoryview):
                 raise TypeError(
@@ -207,10 +215,17 @@ class PublicationJournal:
             self._live[seq] = msg
             self._sizes[seq] = len(record)
             self._live_bytes += len(record)
-            self._fresh.append(seq)
+            direct = (
+                in_flight_below > len(self._in_flight)
+                and not self._fresh and not self._requeued
+            )
+            if direct:
+                self._in_flight.add(seq)
+            else:
+                self._fresh.append(seq)
             if self._file.size > _COMPACT_MIN_BYTES:
                 self._maybe_compact()
-        return _Queued(seq, ticket)
+        return _Queued(seq, ticket, msg if direct else None)
 
     def _wait_durable(self, ticket: int) -> None:
         self._file.wait_durable(ticket)

@@ -153,10 +153,14 @@ class RobustProducer:
         self._uses_callbacks = False
         self._cb_lock = threading.Lock()
         self._backoff = 0.0
-        self._fatal: KafkaException | None = None
+        self._fatal: BaseException | None = None
         # Successful deliveries, applied to the journal in batches by _drain_acks.
         self._acked: deque[int] = deque()
         self._acked_msgs: deque[tuple[int, Any]] = deque()
+        # Messages handed to librdkafka by write() itself (durability "none"); the
+        # sender thread leaves serving delivery reports to writers while this grows.
+        self._direct = self._journal.durability == "none"
+        self._writes = 0
         self._thread = threading.Thread(
             target=self._run, name=f"hop-robust-producer[{self._journal.journal_path}]",
             daemon=True,
@@ -309,8 +313,9 @@ class RobustProducer:
             Kafka message key.
         delivery_callback : callable, optional
             ``callback(err, msg)`` once the broker acknowledged the message (``err`` is
-            None) or refused it for good. It runs on the sender thread and is not
-            called for a message resent after a restart.
+            None) or refused it for good. It runs on the sender thread or, with
+            ``durability="none"``, inside a later :meth:`write`; it is not called for
+            a message resent after a restart.
 
         Raises
         ------
@@ -334,20 +339,67 @@ class RobustProducer:
                 f"no topic to write to: {self._url} names none; pass topic= to write()"
             )
         payload, all_headers = _codec.pack(message, headers, test, self._sender)
-        # The sender thread hands messages to librdkafka in batches; sending from here
-        # instead was measured slower (produce and delivery reports then contend for
-        # the GIL with the sender's polling).
+        # Without fsync, a message is handed to librdkafka from here, right after it is
+        # journaled, unless a backlog or a backoff is being worked through by the sender
+        # thread. The writer also serves delivery reports as it goes (as the plain
+        # Producer does), while the sender thread sleeps: two threads serving them
+        # would trade the GIL once per message.
+        limit = self.max_in_flight if (
+            self._direct and self._fatal is None and time.monotonic() >= self._backoff
+        ) else 0
         if delivery_callback is None:
-            msg = self._journal._queue(payload, all_headers, topic, key)
+            msg = self._journal._queue(payload, all_headers, topic, key, limit)
         else:
             self._uses_callbacks = True
             with self._cb_lock:
-                msg = self._journal._queue(payload, all_headers, topic, key)
+                msg = self._journal._queue(payload, all_headers, topic, key, limit)
                 self._callbacks[msg.seq] = delivery_callback
+        if msg.message is not None:
+            self._writes += 1
+            self._send_direct(msg.message)
+            if len(self._acked) >= _SEND_BATCH:
+                self._drain_acks()
         if self._idle:
             with self._wake:
                 self._wake.notify()
         self._journal._wait_durable(msg.ticket)
+
+    def _send_direct(self, msg: JournalMessage) -> None:
+        seq = msg.seq
+        try:
+            self._producer.write_raw(
+                msg.value,
+                headers=msg.headers,
+                delivery_callback=functools.partial(self._on_delivery, seq),
+                topic=msg.topic,
+                key=msg.key,
+            )
+            return
+        except KafkaException as exc:
+            verdict = classify(exc)
+            if verdict == DROP:
+                self._journal.mark_message_sent(seq)
+                logger.error("message %d dropped: %s", seq, exc)
+                self._call_user(seq, exc.error or exc, None)
+                return
+            # It stays in the journal; the sender thread sends it again.
+            self._journal.requeue_message(seq)
+            if verdict == FATAL:
+                if self._fatal is None:
+                    self._fatal = exc
+            else:
+                self._backoff = time.monotonic() + 0.5
+                logger.warning("could not hand a message to Kafka (%s); retrying", exc)
+        except Exception as exc:
+            # Not Kafka's doing (a bug, a broken producer): stop the sender with it, as
+            # if the sender had sent this message. It stays in the journal.
+            self._journal.requeue_message(seq)
+            if self._fatal is None:
+                self._fatal = exc
+        finally:
+            if self._idle:
+                with self._wake:
+                    self._wake.notify()
 
     # -- the sender thread
 
@@ -366,6 +418,7 @@ class RobustProducer:
 
     def _send_loop(self) -> None:
         journal = self._journal
+        writes = -1
         while not self._abandon:
             queued, in_flight = journal._counts()
             sent = 0
@@ -375,6 +428,12 @@ class RobustProducer:
                 sent = self._send(journal._take(min(_SEND_BATCH, self.max_in_flight - in_flight)))
             if sent:
                 self._producer._poll(self._poll_wait)
+            elif in_flight and self._writes != writes:
+                # Writers are busy and serve delivery reports themselves; polling here
+                # too would take the GIL from them for every report.
+                writes = self._writes
+                with self._wake:
+                    self._wake.wait(0.005)
             elif in_flight:
                 # Waiting for acknowledgements; this also bounds how long a new write
                 # waits before it is sent.
