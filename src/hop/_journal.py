@@ -52,6 +52,7 @@ Opening, locking, appending and compacting the file is :mod:`hop._journal_file`'
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 import zlib
@@ -157,20 +158,14 @@ def encode_message(message: JournalMessage) -> bytes:
     seq, value, headers, topic, key = message
     u32 = _U32.pack
     try:
-        parts = [_U64.pack(seq)]
-        if topic is None:
-            parts.append(_NONE_BYTES)
-        else:
-            raw = topic.encode("utf-8")
-            parts += (u32(len(raw)), raw)
-        if key is None:
-            parts.append(_NONE_BYTES)
-        else:
-            parts += (u32(len(key)), key)
-        parts += (u32(len(value)), value, u32(len(headers)))
+        parts = [
+            _U64.pack(seq),
+            _NONE_BYTES if topic is None else _text_field(topic),
+            _NONE_BYTES if key is None else u32(len(key)) + key,
+            u32(len(value)), value, u32(len(headers)),
+        ]
         for name, hvalue in headers:
-            raw = name.encode("utf-8")
-            parts += (u32(len(raw)), raw)
+            parts.append(_text_field(name))
             if hvalue is None:
                 parts.append(_NONE_BYTES)
             else:
@@ -178,6 +173,13 @@ def encode_message(message: JournalMessage) -> bytes:
     except struct.error:
         raise JournalError("a message field of 4 GiB or more cannot be journaled") from None
     return _frame(RECORD_MESSAGE, b"".join(parts))
+
+
+@functools.lru_cache(maxsize=256)
+def _text_field(text: str) -> bytes:
+    # Topics and header names repeat from message to message: encode each once.
+    raw = text.encode("utf-8")
+    return _U32.pack(len(raw)) + raw
 
 
 def encode_sent(seqs: Sequence[int]) -> bytes:

@@ -367,12 +367,10 @@ class RobustProducer:
     def _send_direct(self, msg: JournalMessage) -> None:
         seq = msg.seq
         try:
-            self._producer.write_raw(
-                msg.value,
-                headers=msg.headers,
-                delivery_callback=functools.partial(self._on_delivery, seq),
-                topic=msg.topic,
-                key=msg.key,
+            # _produce: write_raw without re-checking headers the journal normalized.
+            self._producer._produce(
+                msg.value, msg.headers, functools.partial(self._on_delivery, seq), msg.topic,
+                msg.key,
             )
             return
         except KafkaException as exc:

@@ -63,6 +63,10 @@ class FakeProducer:
             )
             self._cond.notify_all()
 
+    def _produce(self, payload: bytes, headers: Any, delivery_callback: Callable[..., None],
+                 topic: str | None, key: Any) -> None:
+        self.write_raw(payload, headers, delivery_callback, topic, key)
+
     def _poll(self, timeout: float = 0.0) -> int:
         with self._cond:
             if not (self.up and self.pending):
