@@ -43,6 +43,15 @@ def _url(broker, *topics: str) -> str:
     return f"kafka://{broker.bootstrap['plaintext']}/{','.join(topics)}"
 
 
+def _numbered_topic(broker, count: int) -> tuple[str, str]:
+    """A new topic holding the messages 0..count-1, and a consumer group not used yet."""
+    url = _url(broker, _topic(broker))
+    with Stream(auth=False).open(url, "w") as s:
+        for i in range(count):
+            s.write(i)
+    return url, f"g-{uuid.uuid4().hex[:8]}"
+
+
 def _read_all(url: str, **kwargs) -> list[tuple[object, Metadata]]:
     with EOS.open(url, "r", **kwargs) as s:
         return list(s.read(metadata=True))
@@ -139,12 +148,7 @@ def test_until_eos_over_two_topics_reads_both_to_the_end(broker):
 
 
 def test_reader_with_group_resumes_after_last_handled_message(broker):
-    topic = _topic(broker)
-    url = _url(broker, topic)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    with Stream(auth=False).open(url, "w") as s:
-        for i in range(10):
-            s.write(i)
+    url, group = _numbered_topic(broker, 10)
     with EOS.open(url, "r", group_id=group) as s:
         first = []
         for m in s:
@@ -162,12 +166,7 @@ def test_reader_with_group_resumes_after_last_handled_message(broker):
 
 
 def test_manual_commit_after_a_crash_resumes_at_the_next_message(broker):
-    topic = _topic(broker)
-    url = _url(broker, topic)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    with Stream(auth=False).open(url, "w") as s:
-        for i in range(8):
-            s.write(i)
+    url, group = _numbered_topic(broker, 8)
     seen = []
 
     class Crash(Exception):
@@ -186,12 +185,7 @@ def test_manual_commit_after_a_crash_resumes_at_the_next_message(broker):
 
 
 def test_manual_commit_survives_sigkill_of_the_reader(broker, tmp_path):
-    topic = _topic(broker)
-    url = _url(broker, topic)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    with Stream(auth=False).open(url, "w") as s:
-        for i in range(10):
-            s.write(i)
+    url, group = _numbered_topic(broker, 10)
     script = textwrap.dedent(
         f"""
         import os, signal
