@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from _data import HOP_CLIENT
+
 # The shared data sits next to the repository (../shared).
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "hop-client"
+TESTDATA = HOP_CLIENT
 
 RUN_TIMEOUT_S = 90
 

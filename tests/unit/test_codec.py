@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _data import HOP_CLIENT
 from hop import _codec
 from hop._registry import deserializer_enum
 from hop.errors import ConfigurationError
@@ -22,7 +22,7 @@ from hop.models import (
     VOEvent,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "hop-client"
+DATA = HOP_CLIENT
 
 
 def header_names(headers: list[tuple[str, Any]]) -> list[str]:

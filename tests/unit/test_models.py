@@ -13,6 +13,7 @@ import fastavro
 import pytest
 import xmltodict
 
+from _data import HOP_CLIENT
 from hop.errors import SerializationError
 from hop.models import (
     AvroBlob,
@@ -26,7 +27,7 @@ from hop.models import (
     format_name,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "hop-client"
+DATA = HOP_CLIENT
 VOEVENT_XML = DATA / "example_voevent.xml"
 SECTIONS = ("Who", "What", "WhereWhen", "How", "Why", "Citations", "Description", "Reference")
 

@@ -4,12 +4,12 @@ JSON and Avro content round-trips exactly."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _data import HOP_CLIENT
 from hop import _codec
 from hop._models.base import json_loads
 from hop.errors import SerializationError
@@ -23,7 +23,7 @@ from hop.models import (
     VOEvent,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "hop-client"
+DATA = HOP_CLIENT
 SAMPLES = {p.name: p.read_bytes() for p in DATA.iterdir()}
 
 PROPERTY_SETTINGS = settings(
