@@ -16,7 +16,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from hop._journal import JournalMessage, encode_message, encode_sent
 from hop._journal_file import JournalFile
@@ -100,11 +100,10 @@ def _header(name: Any, value: Any) -> tuple[str, bytes | None]:
     return name, value
 
 
-class _Queued(NamedTuple):
-    seq: int
-    ticket: int
-    message: JournalMessage | None = None
-    """Set when the message went straight to in flight: the caller sends it."""
+# What _queue returns: the sequence number, the ticket for _wait_durable and, when the
+# message went straight to in flight, the message itself (the caller then sends it). A
+# plain tuple: one is built per message written.
+_Queued = tuple[int, int, JournalMessage | None]
 
 
 class PublicationJournal:
@@ -153,6 +152,11 @@ class PublicationJournal:
         self.durability = durability
         self._lock = threading.Lock()
         self._file = JournalFile(self.journal_path, durability=durability)
+        # With durability "none" this object's lock also serialises the file, so its
+        # own lock is skipped (one lock per message instead of two).
+        self._append = self._file.append if durability == "fsync" else (
+            self._file.append_serialized
+        )
         self._live: dict[int, JournalMessage] = dict(self._file.messages)
         self._file.messages = {}
         self._sizes: dict[int, int] = {}
@@ -206,15 +210,15 @@ class PublicationJournal:
             msg = JournalMessage(seq, message, hdrs, topic, key)
             record = encode_message(msg)
             try:
-                ticket = self._file.append(record)
+                ticket = self._append(record)
             except OSError as exc:
                 raise JournalError(
                     f"could not append to journal {self.journal_path}: {exc}"
                 ) from exc
             self._next_seq = seq + 1
             self._live[seq] = msg
-            self._sizes[seq] = len(record)
-            self._live_bytes += len(record)
+            self._sizes[seq] = size = len(record)
+            self._live_bytes += size
             direct = (
                 in_flight_below > len(self._in_flight)
                 and not self._fresh and not self._requeued
@@ -225,7 +229,7 @@ class PublicationJournal:
                 self._fresh.append(seq)
             if self._file.size > _COMPACT_MIN_BYTES:
                 self._maybe_compact()
-        return _Queued(seq, ticket, msg if direct else None)
+        return seq, ticket, msg if direct else None
 
     def _wait_durable(self, ticket: int) -> None:
         self._file.wait_durable(ticket)
@@ -263,9 +267,9 @@ class PublicationJournal:
         hop.errors.JournalError
             If the record cannot be appended to the file.
         """
-        queued = self._queue(message, headers, topic, key)
-        self._wait_durable(queued.ticket)
-        return queued.seq
+        seq, ticket, _ = self._queue(message, headers, topic, key)
+        self._wait_durable(ticket)
+        return seq
 
     def _take(self, limit: int) -> list[JournalMessage]:
         """Move up to ``limit`` messages to in-flight and return them (lowest first)."""
@@ -339,9 +343,7 @@ class PublicationJournal:
             self._live_bytes -= self._sizes.pop(sequence_number)
             if not self._live:
                 # Nothing pending: start a fresh file instead of recording the ack.
-                self._pending_acks.clear()
-                self._file.reset()
-                self._next_seq = 0
+                self._reset()
                 return
             self._pending_acks.append(sequence_number)
             if len(self._pending_acks) >= _ACK_BATCH:
@@ -357,12 +359,15 @@ class PublicationJournal:
                 del live[seq]
                 self._live_bytes -= sizes.pop(seq)
             if not live:
-                self._pending_acks.clear()
-                self._file.reset()
-                self._next_seq = 0
+                self._reset()
                 return
             self._pending_acks.extend(seqs)
             self._write_acks()
+
+    def _reset(self) -> None:
+        self._pending_acks.clear()
+        self._file.reset()
+        self._next_seq = 0
 
     def requeue_message(self, sequence_number: int) -> None:
         """Move a message whose send failed from in flight back to the queue.

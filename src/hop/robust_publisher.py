@@ -348,21 +348,23 @@ class RobustProducer:
             self._direct and self._fatal is None and time.monotonic() >= self._backoff
         ) else 0
         if delivery_callback is None:
-            msg = self._journal._queue(payload, all_headers, topic, key, limit)
+            seq, ticket, direct = self._journal._queue(payload, all_headers, topic, key, limit)
         else:
             self._uses_callbacks = True
             with self._cb_lock:
-                msg = self._journal._queue(payload, all_headers, topic, key, limit)
-                self._callbacks[msg.seq] = delivery_callback
-        if msg.message is not None:
+                seq, ticket, direct = self._journal._queue(
+                    payload, all_headers, topic, key, limit
+                )
+                self._callbacks[seq] = delivery_callback
+        if direct is not None:
             self._writes += 1
-            self._send_direct(msg.message)
+            self._send_direct(direct)
             if len(self._acked) >= _SEND_BATCH:
                 self._drain_acks()
         if self._idle:
             with self._wake:
                 self._wake.notify()
-        self._journal._wait_durable(msg.ticket)
+        self._journal._wait_durable(ticket)
 
     def _send_direct(self, msg: JournalMessage) -> None:
         seq = msg.seq
