@@ -11,6 +11,8 @@ measuring script per configuration, each in a fresh subprocess, against a fresh 
 * skyhop's ``RobustProducer`` with ``durability="none"`` and ``"fsync"``; fsync is
   measured with one writer thread and with 8 and 32 (group commit shares fsyncs between
   concurrent writers; a lone writer waits for one fsync per message);
+* both modes again with one writer calling ``write_many`` with batches of 100 (one
+  write and, with fsync, one fsync per batch);
 * upstream hop-client 0.13.0's ``Producer`` and ``RobustProducer``, in the peers'
   virtualenv (built by ``tests/_peers.py`` on first use; ``--no-upstream`` skips them).
 
@@ -37,11 +39,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# Runs under either interpreter; argv: url, mode, messages, writer threads, journal dir.
+# Runs under either interpreter; argv: url, mode, messages, writer threads, journal dir,
+# batch size (> 0: the writer calls write_many with batches of that many messages).
 MEASURE = r"""
 import json, os, sys, threading, time
-url, mode, n, threads, tmp = sys.argv[1:6]
-n, threads = int(n), int(threads)
+url, mode, n, threads, tmp, batch = sys.argv[1:7]
+n, threads, batch = int(n), int(threads), int(batch)
 pad = "x" * 100
 
 def run_writers(write):
@@ -69,7 +72,11 @@ else:
                                **kwargs)
     publisher.start()
     start = time.perf_counter()
-    run_writers(publisher.write)
+    if batch:
+        for b in range(0, n, batch):
+            publisher.write_many({"seq": i, "pad": pad} for i in range(b, min(n, b + batch)))
+    else:
+        run_writers(publisher.write)
     publisher.stop()
 elapsed = time.perf_counter() - start
 print(json.dumps({"rate": (n // threads) * threads / elapsed}))
@@ -77,10 +84,11 @@ print(json.dumps({"rate": (n // threads) * threads / elapsed}))
 
 
 def _measure(python: str, url: str, mode: str, messages: int, threads: int,
-             env: dict[str, str] | None = None) -> float:
+             env: dict[str, str] | None = None, batch: int = 0) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [python, "-P", "-c", MEASURE, url, mode, str(messages), str(threads), tmp],
+            [python, "-P", "-c", MEASURE, url, mode, str(messages), str(threads), tmp,
+             str(batch)],
             capture_output=True, text=True, timeout=900, env=env, check=False,
         )
     if proc.returncode != 0:
@@ -117,13 +125,18 @@ def main(argv: list[str] | None = None) -> int:
 
         ours = sys.executable
         n = args.messages
+        # (label, interpreter, mode, messages, writer threads, write_many batch size)
         runs = [
-            ("skyhop Producer", ours, "plain", n, 1),
-            ("skyhop RobustProducer durability=none", ours, "none", n, 1),
+            ("skyhop Producer", ours, "plain", n, 1, 0),
+            ("skyhop RobustProducer durability=none", ours, "none", n, 1, 0),
+            ("skyhop RobustProducer durability=none, write_many(100)", ours, "none", n, 1,
+             100),
             ("skyhop RobustProducer durability=fsync, 1 writer", ours, "fsync",
-             args.fsync_messages, 1),
-            ("skyhop RobustProducer durability=fsync, 8 writers", ours, "fsync", n, 8),
-            ("skyhop RobustProducer durability=fsync, 32 writers", ours, "fsync", n, 32),
+             args.fsync_messages, 1, 0),
+            ("skyhop RobustProducer durability=fsync, 8 writers", ours, "fsync", n, 8, 0),
+            ("skyhop RobustProducer durability=fsync, 32 writers", ours, "fsync", n, 32, 0),
+            ("skyhop RobustProducer durability=fsync, write_many(100)", ours, "fsync", n, 1,
+             100),
         ]
         env = None
         if not args.no_upstream:
@@ -132,17 +145,17 @@ def main(argv: list[str] | None = None) -> int:
             peers = str(ensure_peers_python())
             env = _clean_env()
             runs += [
-                ("upstream Producer", peers, "plain", n, 1),
-                ("upstream RobustProducer", peers, "upstream", n, 1),
+                ("upstream Producer", peers, "plain", n, 1, 0),
+                ("upstream RobustProducer", peers, "upstream", n, 1, 0),
             ]
         rounds: list[dict[str, float]] = []
         # Interleaved rounds: each round measures every configuration back to back, so
         # a ratio compares runs that saw the same load on a shared machine.
         for _ in range(args.repeat):
             rates: dict[str, float] = {}
-            for label, python, mode, count, threads in runs:
+            for label, python, mode, count, threads, batch in runs:
                 rates[label] = _measure(python, url(), mode, count, threads,
-                                        env if python != ours else dict(os.environ))
+                                        env if python != ours else dict(os.environ), batch)
                 print(f"  measured {label}: {rates[label]:,.0f} msg/s", file=sys.stderr)
             rounds.append(rates)
     finally:

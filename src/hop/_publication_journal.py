@@ -231,6 +231,77 @@ class PublicationJournal:
                 self._maybe_compact()
         return seq, ticket, msg if direct else None
 
+    def _queue_many(
+        self,
+        messages: Sequence[tuple[bytes, Sequence[tuple[Any, Any]]]],
+        topic: str | None = None,
+        key: str | bytes | None = None,
+        in_flight_below: int = 0,
+    ) -> tuple[list[int], int, list[JournalMessage]]:
+        """Append several ``(message, headers)`` to the journal with one write.
+
+        All of them are journaled or none is: every record is encoded before anything
+        is written, and a failed append leaves the file as it was. They go straight to
+        in flight together (returned third, for the caller to send) when nothing else is
+        queued and all fit under ``in_flight_below``; otherwise they are all queued.
+
+        Returns
+        -------
+        tuple
+            The sequence numbers, one ticket for :meth:`_wait_durable` covering the
+            whole batch, and the messages the caller sends (empty when queued).
+        """
+        prepared = []
+        for message, headers in messages:
+            if type(message) is not bytes:
+                if not isinstance(message, bytes | bytearray | memoryview):
+                    raise TypeError(
+                        f"a journal message must be bytes, not {type(message).__name__}; "
+                        "pack it first"
+                    )
+                message = bytes(message)
+            hdrs = [
+                (n, v) if type(n) is str and type(v) is bytes else _header(n, v)
+                for n, v in (headers or ())
+            ]
+            prepared.append((message, hdrs))
+        if isinstance(key, str):
+            key = key.encode("utf-8")
+        if not prepared:
+            return [], 0, []
+        with self._lock:
+            first = self._next_seq
+            msgs = [
+                JournalMessage(first + i, message, hdrs, topic, key)
+                for i, (message, hdrs) in enumerate(prepared)
+            ]
+            records = [encode_message(m) for m in msgs]
+            try:
+                ticket = self._append(b"".join(records))
+            except OSError as exc:
+                raise JournalError(
+                    f"could not append {len(records)} message(s) to journal "
+                    f"{self.journal_path}: {exc}; none of them was journaled"
+                ) from exc
+            self._next_seq = first + len(msgs)
+            seqs = list(range(first, self._next_seq))
+            live, sizes = self._live, self._sizes
+            for msg, record in zip(msgs, records, strict=True):
+                live[msg.seq] = msg
+                sizes[msg.seq] = len(record)
+                self._live_bytes += len(record)
+            direct = (
+                in_flight_below >= len(self._in_flight) + len(msgs)
+                and not self._fresh and not self._requeued
+            )
+            if direct:
+                self._in_flight.update(seqs)
+            else:
+                self._fresh.extend(seqs)
+            if self._file.size > _COMPACT_MIN_BYTES:
+                self._maybe_compact()
+        return seqs, ticket, msgs if direct else []
+
     def _wait_durable(self, ticket: int) -> None:
         self._file.wait_durable(ticket)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 from collections import deque
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from hop.errors import ConfigurationError, DeliveryError
+from hop import _journal_file
+from hop._journal import HEADER_SIZE
+from hop.errors import ConfigurationError, DeliveryError, JournalError, KafkaException
 from hop.robust_publisher import PublicationJournal, RobustProducer
 
 
@@ -267,3 +270,122 @@ def test_refused_authorization_stops_the_sender_and_keeps_the_messages(tmp_path:
         publisher.stop()
     with PublicationJournal(str(tmp_path / "pub.journal")) as journal:
         assert [m.value for m in journal._take(10)] == [payload]
+
+
+# -- write_many
+
+
+def _journaled(tmp_path: Path) -> list[Any]:
+    with PublicationJournal(str(tmp_path / "pub.journal")) as journal:
+        return journal._take(10_000)
+
+
+def test_write_many_journals_the_batch_in_order_with_shared_options(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    fake.set_up(False)
+    publisher = _producer(tmp_path, fake)
+    publisher.start()
+    publisher.write_many([{"n": i} for i in range(5)], headers={"h": "v"}, topic="other",
+                         key="k", test=True)
+    with pytest.raises(DeliveryError, match="5 message"):
+        publisher.stop(timeout=0.2)
+    msgs = _journaled(tmp_path)
+    assert [json.loads(m.value)["n"] for m in msgs] == list(range(5))
+    assert {(m.topic, m.key) for m in msgs} == {("other", b"k")}
+    assert all(("h", b"v") in m.headers and ("_test", b"true") in m.headers for m in msgs)
+    ids = {dict(m.headers)["_id"] for m in msgs}
+    assert len(ids) == 5
+
+
+def test_write_many_delivers_every_message_in_order(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    with _producer(tmp_path, fake) as publisher:
+        publisher.write(-1)
+        publisher.write_many(range(300))
+        publisher.write_many([])
+        publisher.write(300)
+    assert _payloads(fake) == list(range(-1, 301))
+
+
+def test_write_many_appends_once_and_fsyncs_once_before_returning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[int] = []
+    real = _journal_file._datasync
+
+    def counting(fd: int) -> None:
+        syncs.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(_journal_file, "_datasync", counting)
+    fake = FakeProducer()
+    fake.set_up(False)
+    publisher = _producer(tmp_path, fake, durability="fsync")
+    journal = publisher._journal
+    appends: list[int] = []
+    append = journal._append
+
+    def counting_append(data: bytes) -> int:
+        appends.append(len(data))
+        return append(data)
+
+    monkeypatch.setattr(journal, "_append", counting_append)
+    publisher.start()
+    publisher.write_many(range(100))
+    assert (len(appends), len(syncs)) == (1, 1)
+    assert journal._file._synced >= journal._file._appended
+    fake.set_up(True)
+    publisher.stop(timeout=60)
+    assert _payloads(fake) == list(range(100))
+
+
+def test_write_many_with_an_unencodable_message_journals_none_and_names_it(
+    tmp_path: Path,
+) -> None:
+    fake = FakeProducer()
+    with _producer(tmp_path, fake) as publisher:
+        with pytest.raises(TypeError, match=r"message 2 of the batch.*no message of the batch"):
+            publisher.write_many([1, 2, object(), 4])
+        assert publisher._journal._counts() == (0, 0)
+        assert publisher._journal._file.size == HEADER_SIZE
+    assert fake.delivered == []
+
+
+def test_write_many_that_cannot_append_journals_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeProducer()
+    with _producer(tmp_path, fake) as publisher:
+        journal = publisher._journal
+
+        def full_disk(data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(journal, "_append", full_disk)
+        with pytest.raises(JournalError, match=r"3 message.*none of them was journaled"):
+            publisher.write_many([1, 2, 3])
+        assert journal._counts() == (0, 0)
+        monkeypatch.undo()
+        publisher.write_many([4])
+    assert _payloads(fake) == [4]
+
+
+def test_write_many_batch_refused_midway_by_a_full_queue_arrives_in_order(
+    tmp_path: Path,
+) -> None:
+    class FullOnce(FakeProducer):
+        failed = False
+
+        def write_raw(self, packed_message: bytes, *args: Any, **kw: Any) -> None:
+            if packed_message == b"3" and not self.failed:
+                self.failed = True
+                raise KafkaException(
+                    "queue full", error=KafkaError(KafkaError._QUEUE_FULL), retriable=True
+                )
+            super().write_raw(packed_message, *args, **kw)
+
+    fake = FullOnce()
+    with _producer(tmp_path, fake) as publisher:
+        publisher.write_many(range(10))
+    assert fake.failed
+    assert _payloads(fake) == list(range(10))
