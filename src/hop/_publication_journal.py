@@ -16,7 +16,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from hop._journal import JournalMessage, encode_message, encode_sent
 from hop._journal_file import JournalFile
@@ -185,12 +185,14 @@ class PublicationJournal:
         topic: str | None = None,
         key: str | bytes | None = None,
         in_flight_below: int = 0,
+        headers_ready: bool = False,
     ) -> _Queued:
         """Append a message to the journal and queue it for sending.
 
         With ``in_flight_below`` > 0 the message goes straight to in flight instead
         (the caller then hands it to Kafka) when nothing else is queued and fewer than
-        that many messages are in flight.
+        that many messages are in flight. ``headers_ready`` says that ``headers`` is a
+        fresh list of (str, bytes) pairs, kept as it is.
         """
         if type(message) is not bytes:
             if not isinstance(message, bytes | bytearray | memoryview):
@@ -199,7 +201,9 @@ class PublicationJournal:
                     "pack it first"
                 )
             message = bytes(message)
-        hdrs = [
+        hdrs: list[tuple[str, bytes | None]] = cast(
+            "list[tuple[str, bytes | None]]", headers
+        ) if headers_ready else [
             (n, v) if type(n) is str and type(v) is bytes else _header(n, v)
             for n, v in (headers or ())
         ]

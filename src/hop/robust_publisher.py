@@ -335,15 +335,20 @@ class RobustProducer:
         # Producer does), while the sender thread sleeps: two threads serving them
         # would trade the GIL once per message.
         limit = self.max_in_flight if (
-            self._direct and self._fatal is None and time.monotonic() >= self._backoff
+            self._direct and self._fatal is None
+            and (not self._backoff or time.monotonic() >= self._backoff)
         ) else 0
+        # Without user headers, pack's fresh list holds (str, bytes) pairs only.
+        ready = not headers
         if delivery_callback is None:
-            seq, ticket, direct = self._journal._queue(payload, all_headers, topic, key, limit)
+            seq, ticket, direct = self._journal._queue(
+                payload, all_headers, topic, key, limit, ready
+            )
         else:
             self._uses_callbacks = True
             with self._cb_lock:
                 seq, ticket, direct = self._journal._queue(
-                    payload, all_headers, topic, key, limit
+                    payload, all_headers, topic, key, limit, ready
                 )
                 self._callbacks[seq] = delivery_callback
         if direct is not None:
@@ -354,7 +359,9 @@ class RobustProducer:
         if self._idle:
             with self._wake:
                 self._wake.notify()
-        self._journal._wait_durable(ticket)
+        if not self._direct:
+            # Only fsync has anything to wait for; two calls saved per message otherwise.
+            self._journal._wait_durable(ticket)
 
     def write_many(
         self,
