@@ -106,6 +106,23 @@ def _header(name: Any, value: Any) -> tuple[str, bytes | None]:
 _Queued = tuple[int, int, JournalMessage | None]
 
 
+def _as_bytes(message: Any) -> bytes:
+    if type(message) is bytes:
+        return message
+    if not isinstance(message, bytes | bytearray | memoryview):
+        raise TypeError(
+            f"a journal message must be bytes, not {type(message).__name__}; pack it first"
+        )
+    return bytes(message)
+
+
+def _normalized(headers: Sequence[tuple[Any, Any]] | None) -> list[tuple[str, bytes | None]]:
+    return [
+        (n, v) if type(n) is str and type(v) is bytes else _header(n, v)
+        for n, v in (headers or ())
+    ]
+
+
 class PublicationJournal:
     """The state of messages being sent, persisted so it survives a crash.
 
@@ -194,19 +211,10 @@ class PublicationJournal:
         that many messages are in flight. ``headers_ready`` says that ``headers`` is a
         fresh list of (str, bytes) pairs, kept as it is.
         """
-        if type(message) is not bytes:
-            if not isinstance(message, bytes | bytearray | memoryview):
-                raise TypeError(
-                    f"a journal message must be bytes, not {type(message).__name__}; "
-                    "pack it first"
-                )
-            message = bytes(message)
+        message = _as_bytes(message)
         hdrs: list[tuple[str, bytes | None]] = cast(
             "list[tuple[str, bytes | None]]", headers
-        ) if headers_ready else [
-            (n, v) if type(n) is str and type(v) is bytes else _header(n, v)
-            for n, v in (headers or ())
-        ]
+        ) if headers_ready else _normalized(headers)
         if isinstance(key, str):
             key = key.encode("utf-8")
         with self._lock:
@@ -220,19 +228,7 @@ class PublicationJournal:
                     f"could not append to journal {self.journal_path}: {exc}"
                 ) from exc
             self._next_seq = seq + 1
-            self._live[seq] = msg
-            self._sizes[seq] = size = len(record)
-            self._live_bytes += size
-            direct = (
-                in_flight_below > len(self._in_flight)
-                and not self._fresh and not self._requeued
-            )
-            if direct:
-                self._in_flight.add(seq)
-            else:
-                self._fresh.append(seq)
-            if self._file.size > _COMPACT_MIN_BYTES:
-                self._maybe_compact()
+            direct = self._admit([msg], [record], in_flight_below - 1)
         return seq, ticket, msg if direct else None
 
     def _queue_many(
@@ -255,20 +251,7 @@ class PublicationJournal:
             The sequence numbers, one ticket for :meth:`_wait_durable` covering the
             whole batch, and the messages the caller sends (empty when queued).
         """
-        prepared = []
-        for message, headers in messages:
-            if type(message) is not bytes:
-                if not isinstance(message, bytes | bytearray | memoryview):
-                    raise TypeError(
-                        f"a journal message must be bytes, not {type(message).__name__}; "
-                        "pack it first"
-                    )
-                message = bytes(message)
-            hdrs = [
-                (n, v) if type(n) is str and type(v) is bytes else _header(n, v)
-                for n, v in (headers or ())
-            ]
-            prepared.append((message, hdrs))
+        prepared = [(_as_bytes(message), _normalized(headers)) for message, headers in messages]
         if isinstance(key, str):
             key = key.encode("utf-8")
         if not prepared:
@@ -289,22 +272,31 @@ class PublicationJournal:
                 ) from exc
             self._next_seq = first + len(msgs)
             seqs = list(range(first, self._next_seq))
-            live, sizes = self._live, self._sizes
-            for msg, record in zip(msgs, records, strict=True):
-                live[msg.seq] = msg
-                sizes[msg.seq] = len(record)
-                self._live_bytes += len(record)
-            direct = (
-                in_flight_below >= len(self._in_flight) + len(msgs)
-                and not self._fresh and not self._requeued
-            )
-            if direct:
-                self._in_flight.update(seqs)
-            else:
-                self._fresh.extend(seqs)
-            if self._file.size > _COMPACT_MIN_BYTES:
-                self._maybe_compact()
+            direct = self._admit(msgs, records, in_flight_below - len(msgs))
         return seqs, ticket, msgs if direct else []
+
+    def _admit(
+        self, msgs: list[JournalMessage], records: list[bytes], room_after: int
+    ) -> bool:
+        """Record journaled messages as live; True if they go straight to in flight.
+
+        They do when nothing else waits to be sent and ``room_after`` (the in-flight
+        limit less these messages) is not below what is already in flight. Runs under
+        the journal's lock.
+        """
+        live, sizes = self._live, self._sizes
+        for msg, record in zip(msgs, records, strict=True):
+            live[msg.seq] = msg
+            sizes[msg.seq] = len(record)
+            self._live_bytes += len(record)
+        direct = room_after >= len(self._in_flight) and not self._fresh and not self._requeued
+        if direct:
+            self._in_flight.update(m.seq for m in msgs)
+        else:
+            self._fresh.extend(m.seq for m in msgs)
+        if self._file.size > _COMPACT_MIN_BYTES:
+            self._maybe_compact()
+        return direct
 
     def _wait_durable(self, ticket: int) -> None:
         self._file.wait_durable(ticket)
