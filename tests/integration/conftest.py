@@ -20,7 +20,6 @@ start skips these tests; in CI (``CI=true``) it fails them.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from hop.testing import BrokerError, KafkaBroker
+from _brokers import running_broker
+from hop.testing import KafkaBroker
 
 _HERE = Path(__file__).parent
 
@@ -44,17 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """The session's Kafka broker, started on first use and stopped at the end."""
     # Under pytest's basetemp, so the broker log of a failed run is still there after it.
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
-    try:
-        broker.start()
-    except BrokerError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            raise
-        pytest.skip(f"no Kafka broker (set CI=true to make this an error): {exc}")
-    try:
+    with running_broker(tmp_path_factory.mktemp("kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def _slug(text: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import igwn_alert
+from _brokers import running_broker
 from _data import IGWN
 from hop import Stream, errors
 from hop.auth import Auth
@@ -197,12 +198,8 @@ def test_get_topics_gives_up_on_a_dead_port_within_its_timeout(group, env):
 @pytest.fixture
 def own_broker(tmp_path_factory):
     """A broker of this test's own, so restarting it disturbs no other test."""
-    broker = KafkaBroker(tmp_path_factory.mktemp("igwn-restart"))
-    broker.start()
-    try:
+    with running_broker(tmp_path_factory.mktemp("igwn-restart")) as broker:
         yield broker
-    finally:
-        broker.close()
 
 
 def test_listening_survives_a_broker_restart_without_losing_alerts(own_broker, group, env):

@@ -28,8 +28,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from _brokers import running_broker
 from hop.robust_publisher import PublicationJournal, RobustProducer
-from hop.testing import BrokerError, KafkaBroker
+from hop.testing import KafkaBroker
 
 pytestmark = pytest.mark.slow
 
@@ -177,17 +178,8 @@ def test_publisher_killed_and_restarted_loses_nothing(
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A broker these tests may kill and restart without disturbing the session's."""
-    broker = KafkaBroker(tmp_path_factory.mktemp("robust-kafka"))
-    try:
-        broker.start()
-    except BrokerError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            raise
-        pytest.skip(f"no Kafka broker (set CI=true to make this an error): {exc}")
-    try:
+    with running_broker(tmp_path_factory.mktemp("robust-kafka")) as broker:
         yield broker
-    finally:
-        broker.close()
 
 
 def _own_topic(broker: KafkaBroker) -> tuple[str, str]:
