@@ -3,10 +3,16 @@
 Every call into confluent-kafka that can fail goes through :func:`translate` or the
 :func:`kafka_errors` context manager, so no raw ``confluent_kafka.KafkaException``
 reaches users.
+
+It is also the one place that decides what an error means for the work in hand
+(:func:`classify`): send the message again, drop it, or stop the client. The
+RobustProducer, the journal's delivery callbacks and every client's ``error_cb``
+(:class:`ClientErrors`) share that verdict.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +23,16 @@ from confluent_kafka import KafkaException as _RawKafkaException
 
 from hop import errors
 
-__all__ = ["CODE_CLASSES", "ClientErrors", "describe", "kafka_errors", "translate"]
+__all__ = [
+    "CODE_CLASSES",
+    "ClientErrors",
+    "Verdict",
+    "classify",
+    "describe",
+    "is_fatal_for_client",
+    "kafka_errors",
+    "translate",
+]
 
 logger = logging.getLogger("hop")
 
@@ -137,9 +152,63 @@ def kafka_errors(action: str = "", *, topic: str | None = None) -> Iterator[None
         raise translate(exc, action=action, topic=topic) from exc
 
 
+class Verdict(enum.Enum):
+    """What to do with a message (or a client) after an error."""
+
+    RETRY = "retry"
+    """Transient (timeouts, broker restarts, leader changes): send it again."""
+    DROP = "drop"
+    """This message can never be accepted (too large, invalid): drop it and say so."""
+    FATAL = "fatal"
+    """Nothing gets through until the setup changes (credentials, ACLs, topics):
+    keep the messages and stop."""
+
+
 # Client errors after which no request will ever succeed: a refused login or TLS
 # handshake, or librdkafka declaring the client unusable.
-_HOPELESS = _codes("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "_FATAL")
+_FATAL_FOR_CLIENT = _AUTHENTICATION | _codes("_FATAL")
+# Errors that refuse this one message whatever is retried.
+_DROP = _TOO_LARGE | _codes(
+    "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "_INVALID_ARG", "POLICY_VIOLATION"
+)
+# Errors that refuse every message until someone changes the configuration, credentials,
+# ACLs or topics.
+_FATAL_FOR_DELIVERY = _FATAL_FOR_CLIENT | _codes(
+    "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "_UNKNOWN_TOPIC",
+    "TOPIC_EXCEPTION", "INVALID_REQUIRED_ACKS",
+)
+
+
+def is_fatal_for_client(err: KafkaError) -> bool:
+    """Whether a client error means that no request of this client will ever succeed."""
+    return err.code() in _FATAL_FOR_CLIENT or bool(err.fatal())
+
+
+def classify(err: Any) -> Verdict:
+    """Say what to do with a message whose delivery failed with ``err``.
+
+    Parameters
+    ----------
+    err : confluent_kafka.KafkaError or hop.errors.KafkaException
+        The error, as a delivery report gives it or as :func:`translate` made it.
+
+    Notes
+    -----
+    confluent-kafka marks no delivery error as retriable, so upstream dropped every
+    message whose delivery failed; here only a message that no retry can fix is
+    dropped. An error that carries no librdkafka code is retried if it says it is
+    retriable, and fatal otherwise.
+    """
+    error = getattr(err, "error", None) if not hasattr(err, "code") else err
+    if error is None or not callable(getattr(error, "code", None)):
+        return Verdict.RETRY if getattr(err, "retriable", False) else Verdict.FATAL
+    code = error.code()
+    if code in _DROP:
+        return Verdict.DROP
+    fatal_flag = getattr(error, "fatal", None)
+    if code in _FATAL_FOR_DELIVERY or (callable(fatal_flag) and fatal_flag()):
+        return Verdict.FATAL
+    return Verdict.RETRY
 
 
 class ClientErrors:
@@ -164,7 +233,7 @@ class ClientErrors:
         self._user_callback = user_callback
 
     def __call__(self, err: KafkaError) -> None:
-        if err.code() in _HOPELESS or err.fatal():
+        if is_fatal_for_client(err):
             if self.failure is None:
                 self.failure = translate(err, action=self.action)
         elif err.code() == KafkaError._ALL_BROKERS_DOWN:

@@ -13,9 +13,13 @@ message is on stable storage, so not even a machine crash loses a message that
 With ``durability="none"`` (upstream's behaviour) the journal survives the death of
 the process but not of the machine.
 
-The file format is described in :mod:`hop._journal`. A damaged journal is refused
-with :class:`hop.errors.JournalCorruptError`; ``hop journal salvage OLD NEW``
-(:func:`salvage_main`) copies its intact records into a new one.
+A damaged journal is refused with :class:`hop.errors.JournalCorruptError`;
+``hop journal salvage OLD NEW`` copies its intact records into a new one.
+
+This module is the public face; the work is done in :mod:`hop._robust`: the record
+format (``format``), the file (``file``), the queue/in-flight bookkeeping
+(``journal``), the sending thread (``sender``) and what it needs from a Kafka producer
+(``backend``).
 """
 
 from __future__ import annotations
@@ -23,34 +27,27 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hop import _codec
-from hop._journal_cli import journal_main, salvage_journal, salvage_main
-from hop._publication_journal import DURABILITY_MODES, PublicationJournal
-from hop._robust_sender import _SEND_BATCH, DeliveryCallback, _Sender
-from hop.errors import (
-    ConfigurationError,
-    DeliveryError,
-    HopError,
-)
+from hop._robust.backend import DeliveryCallback, HopProducerBackend, ProducerBackend
+from hop._robust.journal import PublicationJournal
+from hop._robust.sender import DEFAULT_MAX_IN_FLIGHT, Sender
+from hop.errors import ConfigurationError, DeliveryError, HopError
 
-__all__ = [
-    "DURABILITY_MODES",
-    "PublicationJournal",
-    "RobustProducer",
-    "journal_main",
-    "salvage_journal",
-    "salvage_main",
-]
+if TYPE_CHECKING:
+    from hop.auth import Auth
+
+__all__ = ["PublicationJournal", "RobustProducer"]
 
 logger = logging.getLogger("hop")
 
+DEFAULT_POLL_WAIT = 1e-4
+"""Seconds spent waiting for acknowledgements after sending a batch: upstream's value,
+short so that a busy sender returns to sending at once."""
 
 
 class _State(enum.Enum):
@@ -59,7 +56,7 @@ class _State(enum.Enum):
     STOPPED = "stopped"
 
 
-class RobustProducer(_Sender):
+class RobustProducer:
     """A producer that journals messages so that none is lost (at-least-once delivery).
 
     Parameters
@@ -86,79 +83,70 @@ class RobustProducer(_Sender):
         If the journal is accessible to other users.
     """
 
-    #: How many messages may be handed to librdkafka and not yet acknowledged.
-    max_in_flight = 20_000
+    #: How many messages may be handed to librdkafka and not yet acknowledged
+    #: (read when the producer starts).
+    max_in_flight = DEFAULT_MAX_IN_FLIGHT
 
     def __init__(
         self,
         url: str,
-        auth: Any = True,
+        auth: Auth | bool | None = True,
         journal_path: str | os.PathLike[str] = "publisher.journal",
-        poll_wait: float = 1e-4,
+        poll_wait: float = DEFAULT_POLL_WAIT,
         *,
         durability: str = "none",
         **kwargs: Any,
     ) -> None:
         if poll_wait < 0:
             raise ValueError(f"poll_wait must not be negative, got {poll_wait}")
-        self._poll_wait = float(poll_wait)
-        self._journal = PublicationJournal(journal_path, durability=durability)
+        journal = PublicationJournal(journal_path, durability=durability)
         try:
             from hop.io import Stream
 
-            self._producer: Any = Stream(auth=auth).open(url, "w", **kwargs)
+            producer = Stream(auth=auth).open(url, "w", **kwargs)
         except BaseException:
-            self._journal.close()
+            journal.close()
             raise
-        self._url = url
-        self._topic: str | None = getattr(self._producer, "default_topic", None)
-        self._sender: str | None = getattr(getattr(self._producer, "auth", None), "username",
-                                           None)
-        self._init_common()
+        self._setup(
+            HopProducerBackend(producer), journal, float(poll_wait), url,
+            topic=producer.default_topic,
+            username=getattr(producer.auth, "username", None),
+        )
 
     @classmethod
     def _with_producer(
         cls,
-        producer: Any,
+        producer: ProducerBackend,
         journal: PublicationJournal,
-        poll_wait: float = 1e-4,
+        poll_wait: float = DEFAULT_POLL_WAIT,
         url: str = "<producer>",
+        *,
+        topic: str | None = None,
     ) -> RobustProducer:
-        """Build around an existing producer (used by unit tests with a fake)."""
+        """Build around any :class:`~hop._robust.backend.ProducerBackend` (unit tests)."""
         self = cls.__new__(cls)
-        self._poll_wait = poll_wait
-        self._journal = journal
-        self._producer = producer
-        self._url = url
-        self._topic = getattr(producer, "default_topic", None)
-        self._sender = None
-        self._init_common()
+        self._setup(producer, journal, poll_wait, url, topic=topic, username=None)
         return self
 
-    def _init_common(self) -> None:
+    def _setup(
+        self,
+        producer: ProducerBackend,
+        journal: PublicationJournal,
+        poll_wait: float,
+        url: str,
+        *,
+        topic: str | None,
+        username: str | None,
+    ) -> None:
+        self._producer = producer
+        self._journal = journal
+        self._url = url
+        self._topic = topic
+        self._username = username
         self._state = _State.CREATED
-        self._wake = threading.Condition()
-        self._stop_requested = False
-        self._abandon = False
-        self._idle = False
-        self._done = threading.Event()
-        self._failure: BaseException | None = None
-        self._callbacks: dict[int, DeliveryCallback] = {}
-        self._uses_callbacks = False
-        self._cb_lock = threading.Lock()
-        self._backoff = 0.0
-        self._fatal: BaseException | None = None
-        # Successful deliveries, applied to the journal in batches by _drain_acks.
-        self._acked: deque[int] = deque()
-        self._acked_msgs: deque[tuple[int, Any]] = deque()
-        # Messages handed to librdkafka by write() itself (durability "none"); the
-        # sender thread leaves serving delivery reports to writers while this grows.
-        self._direct = self._journal.durability == "none"
-        self._writes = 0
-        self._thread = threading.Thread(
-            target=self._run, name=f"hop-robust-producer[{self._journal.journal_path}]",
-            daemon=True,
-        )
+        # Only fsync has anything to wait for once a message is journaled.
+        self._fsync = journal.durability == "fsync"
+        self._sender = Sender(journal, producer, url=url, poll_wait=poll_wait)
 
     # -- lifecycle
 
@@ -167,7 +155,8 @@ class RobustProducer(_Sender):
         if self._state is not _State.CREATED:
             raise RuntimeError(f"this RobustProducer is {self._state.value}; start() runs once")
         self._state = _State.RUNNING
-        self._thread.start()
+        self._sender.max_in_flight = self.max_in_flight
+        self._sender.start()
 
     def run(self) -> None:
         """Not for users: the sender runs on a thread of its own, started by :meth:`start`."""
@@ -175,12 +164,12 @@ class RobustProducer(_Sender):
 
     def is_alive(self) -> bool:
         """Whether the background sender is running."""
-        return self._thread.is_alive()
+        return self._sender.thread.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the background sender to end (after :meth:`stop` was requested)."""
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        if self._sender.thread.is_alive():
+            self._sender.thread.join(timeout)
 
     def stop(self, timeout: float | None = None) -> None:
         """Send everything queued, then stop the background thread and close.
@@ -205,15 +194,14 @@ class RobustProducer(_Sender):
             return
         started = self._state is _State.RUNNING
         self._state = _State.STOPPED
-        with self._wake:
-            self._stop_requested = True
-            self._wake.notify_all()
+        sender = self._sender
+        sender.request_stop()
         deadline = None if timeout is None else time.monotonic() + timeout
         report_every = 30.0
-        while started and not self._done.is_set():
+        while started and not sender.done:
             wait = report_every if deadline is None else min(report_every,
                                                              deadline - time.monotonic())
-            if wait <= 0 or self._done.wait(max(wait, 0.0)):
+            if wait <= 0 or sender.wait(max(wait, 0.0)):
                 break
             queued, in_flight = self._journal._counts()
             logger.warning(
@@ -222,22 +210,20 @@ class RobustProducer(_Sender):
                 self._journal.journal_path,
             )
         pending = 0
-        if started and not self._done.is_set():
-            self._abandon = True
-            with self._wake:
-                self._wake.notify_all()
-            if not self._done.wait(10.0):
+        if started and not sender.done:
+            sender.abandon()
+            if not sender.wait(10.0):
                 logger.error(
                     "RobustProducer sender thread %s did not stop; abandoning it",
-                    self._thread.name,
+                    sender.thread.name,
                 )
             pending = sum(self._journal._counts())
         try:
-            self._close_producer(abandon=pending > 0 or self._failure is not None)
+            self._close_producer(abandon=pending > 0 or sender.failure is not None)
         finally:
             self._journal.close()
-        if self._failure is not None:
-            raise self._failure
+        if sender.failure is not None:
+            raise sender.failure
         if pending:
             raise DeliveryError(
                 f"stopped before the broker acknowledged {pending} message(s) for {self._url}; "
@@ -322,39 +308,12 @@ class RobustProducer(_Sender):
         """
         self._check_writable()
         topic = self._topic_or_raise(topic)
-        payload, all_headers = _codec.pack(message, headers, test, self._sender)
-        # Without fsync, a message is handed to librdkafka from here, right after it is
-        # journaled, unless a backlog or a backoff is being worked through by the sender
-        # thread. The writer also serves delivery reports as it goes (as the plain
-        # Producer does), while the sender thread sleeps: two threads serving them
-        # would trade the GIL once per message.
-        limit = self.max_in_flight if (
-            self._direct and self._fatal is None
-            and (not self._backoff or time.monotonic() >= self._backoff)
-        ) else 0
+        payload, all_headers = _codec.pack(message, headers, test, self._username)
         # Without user headers, pack's fresh list holds (str, bytes) pairs only.
-        ready = not headers
-        if delivery_callback is None:
-            seq, ticket, direct = self._journal._queue(
-                payload, all_headers, topic, key, limit, ready
-            )
-        else:
-            self._uses_callbacks = True
-            with self._cb_lock:
-                seq, ticket, direct = self._journal._queue(
-                    payload, all_headers, topic, key, limit, ready
-                )
-                self._callbacks[seq] = delivery_callback
-        if direct is not None:
-            self._writes += 1
-            self._send_direct(direct)
-            if len(self._acked) >= _SEND_BATCH:
-                self._drain_acks()
-        if self._idle:
-            with self._wake:
-                self._wake.notify()
-        if not self._direct:
-            # Only fsync has anything to wait for; two calls saved per message otherwise.
+        ticket = self._sender.submit(
+            payload, all_headers, topic, key, not headers, delivery_callback
+        )
+        if self._fsync:
             self._journal._wait_durable(ticket)
 
     def write_many(
@@ -403,31 +362,14 @@ class RobustProducer(_Sender):
         packed = []
         for i, message in enumerate(messages):
             try:
-                packed.append(_codec.pack(message, headers, test, self._sender))
+                packed.append(_codec.pack(message, headers, test, self._username))
             except (TypeError, ValueError) as exc:
                 kind = TypeError if isinstance(exc, TypeError) else ValueError
                 raise kind(
                     f"message {i} of the batch cannot be encoded ({exc}); no message of "
                     "the batch was journaled"
                 ) from exc
-        limit = self.max_in_flight if (
-            self._direct and self._fatal is None and time.monotonic() >= self._backoff
-        ) else 0
-        _, ticket, direct = self._journal._queue_many(packed, topic, key, limit)
-        if direct:
-            self._writes += len(direct)
-            for i, msg in enumerate(direct):
-                if self._fatal is not None or time.monotonic() < self._backoff:
-                    # A send just failed: leave the rest to the sender thread, in order.
-                    for rest in direct[i:]:
-                        self._journal.requeue_message(rest.seq)
-                    break
-                self._send_direct(msg)
-            if len(self._acked) >= _SEND_BATCH:
-                self._drain_acks()
-        if self._idle:
-            with self._wake:
-                self._wake.notify()
+        ticket = self._sender.submit_many(packed, topic, key)
         self._journal._wait_durable(ticket)
 
     def _check_writable(self) -> None:
@@ -436,8 +378,9 @@ class RobustProducer(_Sender):
                 f"RobustProducer is {self._state.value}: call start() before write() and "
                 "do not write after stop()"
             )
-        if self._failure is not None:
-            raise RuntimeError(f"the RobustProducer's sender failed: {self._failure}")
+        failure = self._sender.failure
+        if failure is not None:
+            raise RuntimeError(f"the RobustProducer's sender failed: {failure}") from failure
 
     def _topic_or_raise(self, topic: str | None) -> str:
         topic = topic or self._topic

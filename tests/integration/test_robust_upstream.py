@@ -9,7 +9,8 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from _peers import run_peer
-from hop.robust_publisher import RobustProducer, salvage_main
+from hop.cli._journal import salvage_main
+from hop.robust_publisher import RobustProducer
 from hop.testing import KafkaBroker
 
 # Upstream's PublicationJournal records three messages and the delivery of one, as a

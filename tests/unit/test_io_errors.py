@@ -90,3 +90,42 @@ def test_client_errors_remember_the_first_hopeless_error_and_forward_all():
     assert isinstance(errs.failure, errors.AuthenticationError)
     assert str(errs.failure).startswith("reading from h:1: bad password")
     assert len(forwarded) == 3
+
+
+@pytest.mark.parametrize(
+    ("code", "verdict"),
+    [
+        (KafkaError._MSG_TIMED_OUT, "retry"),
+        (KafkaError.NOT_LEADER_FOR_PARTITION, "retry"),
+        (KafkaError._TRANSPORT, "retry"),
+        (KafkaError.MSG_SIZE_TOO_LARGE, "drop"),
+        (KafkaError.INVALID_RECORD, "drop"),
+        (KafkaError.TOPIC_AUTHORIZATION_FAILED, "fatal"),
+        (KafkaError.SASL_AUTHENTICATION_FAILED, "fatal"),
+        (KafkaError._UNKNOWN_TOPIC, "fatal"),
+        (KafkaError._FATAL, "fatal"),
+    ],
+)
+def test_one_classification_says_retry_drop_or_fatal_for_raw_and_translated_errors(
+    code: int, verdict: str
+) -> None:
+    from hop._kafka_errors import classify
+
+    raw = KafkaError(code, "x")
+    assert classify(raw).value == verdict
+    assert classify(translate(raw)).value == verdict
+
+
+def test_errors_without_a_code_are_retried_only_when_they_say_so() -> None:
+    from hop._kafka_errors import Verdict, classify
+
+    assert classify(errors.KafkaException("full", retriable=True)) is Verdict.RETRY
+    assert classify(errors.KafkaException("broken")) is Verdict.FATAL
+
+
+def test_what_ends_a_client_also_stops_delivery() -> None:
+    from hop._kafka_errors import _FATAL_FOR_CLIENT, _FATAL_FOR_DELIVERY, is_fatal_for_client
+
+    assert _FATAL_FOR_CLIENT <= _FATAL_FOR_DELIVERY
+    assert is_fatal_for_client(KafkaError(KafkaError._SSL))
+    assert not is_fatal_for_client(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))

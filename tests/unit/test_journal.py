@@ -13,8 +13,11 @@ from confluent_kafka import KafkaError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hop import _journal, _journal_file, _publication_journal
-from hop._journal import (
+from hop._robust import file as journal_file
+from hop._robust import format as journal_format
+from hop._robust import journal as publication_journal
+from hop._robust.file import JournalFile, write_journal
+from hop._robust.format import (
     HEADER_SIZE,
     JournalMessage,
     decode_message,
@@ -25,9 +28,9 @@ from hop._journal import (
     salvage,
     scan,
 )
-from hop._journal_file import JournalFile, write_journal
+from hop.cli._journal import journal_main, salvage_main
 from hop.errors import InsecureFileError, JournalCorruptError, JournalError
-from hop.robust_publisher import PublicationJournal, salvage_main
+from hop.robust_publisher import PublicationJournal
 
 headers_st = st.lists(
     st.tuples(st.text(max_size=12), st.one_of(st.none(), st.binary(max_size=20))), max_size=4
@@ -60,7 +63,7 @@ def test_message_record_round_trips_every_field(msg: JournalMessage) -> None:
     records, damage = scan(_journal_bytes(record))
     assert damage is None
     [(offset, rtype, body)] = records
-    assert (offset, rtype) == (HEADER_SIZE, _journal.RECORD_MESSAGE)
+    assert (offset, rtype) == (HEADER_SIZE, journal_format.RECORD_MESSAGE)
     assert decode_message(body) == msg
 
 
@@ -333,7 +336,7 @@ def test_acknowledgements_written_at_close_are_not_resent(tmp_path: Path) -> Non
 def test_journal_stays_bounded_while_always_busy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_publication_journal, "_COMPACT_MIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(publication_journal, "_COMPACT_MIN_BYTES", 64 * 1024)
     path = tmp_path / "j"
     biggest = 0
     with PublicationJournal(str(path)) as journal:
@@ -417,13 +420,13 @@ def test_fsync_mode_batches_fsyncs_of_concurrent_writers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real = _journal_file._datasync
+    real = journal_file._datasync
 
     def counting(fd: int) -> None:
         calls.append(fd)
         real(fd)
 
-    monkeypatch.setattr(_journal_file, "_datasync", counting)
+    monkeypatch.setattr(journal_file, "_datasync", counting)
     path = str(tmp_path / "j")
     writers, per_writer = 8, 100
     with PublicationJournal(path, durability="fsync") as journal:
@@ -451,7 +454,6 @@ def test_invalid_durability_is_refused(tmp_path: Path) -> None:
 def test_journal_check_command_reports_clean_and_damaged_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hop.robust_publisher import journal_main
 
     path = tmp_path / "j"
     write_journal(str(path), [_msg(0), _msg(1)])
@@ -491,3 +493,14 @@ def test_batch_of_acknowledgements_is_one_record_and_survives_reopening(tmp_path
             journal._mark_sent_many([taken[0]])
     with PublicationJournal(str(path)) as journal:
         assert sorted(m.value for m in journal._take(10)) == [bytes([i]) for i in range(6, 10)]
+
+
+def test_hop_journal_is_a_command_of_the_hop_program(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hop import cli
+
+    path = tmp_path / "j"
+    write_journal(str(path), [_msg(0)])
+    assert cli.main(["journal", "check", str(path)]) == 0
+    assert "1 unsent message(s)" in capsys.readouterr().out

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hop._journal import load
-from hop._journal_upstream import looks_upstream, read_upstream
-from hop.robust_publisher import salvage_main
+from hop._robust.format import load
+from hop._robust.upstream import looks_upstream, read_upstream
+from hop.cli._journal import salvage_main
 
 
 def _u64(value: int) -> bytes:

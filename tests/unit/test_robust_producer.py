@@ -1,4 +1,8 @@
-"""RobustProducer's sender thread, driven against an in-memory fake producer."""
+"""RobustProducer's sender thread, driven against an in-memory fake producer.
+
+The fake implements :class:`hop._robust.backend.ProducerBackend`, the four methods the
+sender uses, and nothing of :class:`hop.io.Producer`'s private parts.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from hop import _journal_file
-from hop._journal import HEADER_SIZE
+from hop._robust import file as journal_file
+from hop._robust.backend import ProducerBackend
+from hop._robust.format import HEADER_SIZE
 from hop.errors import ConfigurationError, DeliveryError, JournalError, KafkaException
 from hop.robust_publisher import PublicationJournal, RobustProducer
 
@@ -34,11 +39,10 @@ class _FakeMessage:
 
 
 class FakeProducer:
-    """Acknowledges what was written when polled; can fail chosen payloads or go down."""
+    """Acknowledges what was produced when polled; can fail chosen payloads or go down."""
 
     def __init__(self, default_topic: str | None = "topic") -> None:
         self.default_topic = default_topic
-        self.auth = None
         self.pending: deque[tuple[bytes, Any, str, Any, Callable[..., None]]] = deque()
         self.delivered: list[tuple[bytes, Any, str, Any]] = []
         self.attempts: dict[bytes, int] = {}
@@ -48,29 +52,22 @@ class FakeProducer:
         self.raise_on_write: BaseException | None = None
         self._cond = threading.Condition()
 
-    def write_raw(
+    def produce(
         self,
-        packed_message: bytes,
-        headers: Any = None,
-        delivery_callback: Callable[..., None] | None = None,
-        topic: str | None = None,
-        key: Any = None,
+        payload: bytes,
+        headers: Any,
+        on_delivery: Callable[..., None],
+        topic: str | None,
+        key: Any,
     ) -> None:
         if self.raise_on_write is not None:
             raise self.raise_on_write
-        assert delivery_callback is not None
         with self._cond:
-            self.attempts[packed_message] = self.attempts.get(packed_message, 0) + 1
-            self.pending.append(
-                (packed_message, headers, topic or self.default_topic, key, delivery_callback)
-            )
+            self.attempts[payload] = self.attempts.get(payload, 0) + 1
+            self.pending.append((payload, headers, topic or self.default_topic, key, on_delivery))
             self._cond.notify_all()
 
-    def _produce(self, payload: bytes, headers: Any, delivery_callback: Callable[..., None],
-                 topic: str | None, key: Any) -> None:
-        self.write_raw(payload, headers, delivery_callback, topic, key)
-
-    def _poll(self, timeout: float = 0.0) -> int:
+    def poll(self, timeout: float) -> int:
         with self._cond:
             if not (self.up and self.pending):
                 # Like librdkafka: block until something happens or the timeout ends.
@@ -91,8 +88,8 @@ class FakeProducer:
             self.up = up
             self._cond.notify_all()
 
-    def flush(self, timeout: float | None = None) -> int:
-        self._poll(0)
+    def flush(self) -> int:
+        self.poll(0)
         return len(self.pending)
 
     def close(self, timeout: float | None = None) -> int:
@@ -105,7 +102,12 @@ class FakeProducer:
 
 def _producer(tmp_path: Path, fake: FakeProducer, **kw: Any) -> RobustProducer:
     journal = PublicationJournal(str(tmp_path / "pub.journal"), **kw)
-    return RobustProducer._with_producer(fake, journal)
+    return RobustProducer._with_producer(fake, journal, topic=fake.default_topic)
+
+
+def test_the_fake_implements_the_producer_backend_protocol() -> None:
+    backend: ProducerBackend = FakeProducer()
+    assert all(callable(getattr(backend, name)) for name in ("produce", "poll", "flush", "close"))
 
 
 def _payloads(fake: FakeProducer) -> list[Any]:
@@ -311,13 +313,13 @@ def test_write_many_appends_once_and_fsyncs_once_before_returning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
-    real = _journal_file._datasync
+    real = journal_file._datasync
 
     def counting(fd: int) -> None:
         syncs.append(fd)
         real(fd)
 
-    monkeypatch.setattr(_journal_file, "_datasync", counting)
+    monkeypatch.setattr(journal_file, "_datasync", counting)
     fake = FakeProducer()
     fake.set_up(False)
     publisher = _producer(tmp_path, fake, durability="fsync")
@@ -376,13 +378,13 @@ def test_write_many_batch_refused_midway_by_a_full_queue_arrives_in_order(
     class FullOnce(FakeProducer):
         failed = False
 
-        def write_raw(self, packed_message: bytes, *args: Any, **kw: Any) -> None:
-            if packed_message == b"3" and not self.failed:
+        def produce(self, payload: bytes, *args: Any) -> None:
+            if payload == b"3" and not self.failed:
                 self.failed = True
                 raise KafkaException(
                     "queue full", error=KafkaError(KafkaError._QUEUE_FULL), retriable=True
                 )
-            super().write_raw(packed_message, *args, **kw)
+            super().produce(payload, *args)
 
     fake = FullOnce()
     with _producer(tmp_path, fake) as publisher:

@@ -56,7 +56,7 @@ COMMANDS: dict[str, _Command] = {
     ),
     "samp": _Command("hop.samp.cli:main", "Run a SAMP hub, or talk to one."),
     "journal": _Command(
-        "hop.robust_publisher:journal_main", "Check or salvage a RobustProducer journal."
+        "hop.cli._journal:journal_main", "Check or salvage a RobustProducer journal."
     ),
 }
 

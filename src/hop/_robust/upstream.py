@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from hop._journal import Damage, JournalMessage, SalvageReport
+from hop._robust.format import Damage, JournalMessage, SalvageReport
 
 __all__ = ["looks_upstream", "read_upstream"]
 

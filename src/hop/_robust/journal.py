@@ -1,15 +1,15 @@
 """PublicationJournal: which messages are queued, in flight or done, kept on disk.
 
 Public as :class:`hop.robust_publisher.PublicationJournal`. The record format is in
-:mod:`hop._journal` and the file handling in :mod:`hop._journal_file`; this module
+:mod:`hop._robust.format` and the file handling in :mod:`hop._robust.file`; this module
 keeps the in-memory state (queue, in-flight set, pending acknowledgements) and decides
-when to compact.
+when to compact. What a delivery failure means is :func:`hop._kafka_errors.classify`'s
+call.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import heapq
 import logging
 import os
@@ -18,11 +18,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from hop._journal import JournalMessage, encode_message, encode_sent
-from hop._journal_file import JournalFile
+from hop._kafka_errors import Verdict, classify
+from hop._robust.file import JournalFile
+from hop._robust.format import JournalMessage, encode_message, encode_sent
 from hop.errors import JournalError
 
-__all__ = ["DROP", "DURABILITY_MODES", "FATAL", "RETRY", "PublicationJournal", "classify"]
+__all__ = ["DURABILITY_MODES", "PublicationJournal"]
 
 logger = logging.getLogger("hop")
 
@@ -34,60 +35,6 @@ _COMPACT_FACTOR = 4
 _COMPACT_MIN_BYTES = 4 * 1024 * 1024
 # Acknowledgements are written in batches; losing a batch only causes duplicates.
 _ACK_BATCH = 512
-
-
-RETRY, DROP, FATAL = "retry", "drop", "fatal"
-
-# The message itself can never be accepted: drop it (and say so).
-_DROP_NAMES = (
-    "MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "INVALID_MSG_SIZE", "RECORD_LIST_TOO_LARGE",
-    "INVALID_RECORD", "_INVALID_ARG", "POLICY_VIOLATION",
-)
-# Nothing will get through until someone changes the configuration, credentials, ACLs
-# or topics: keep the messages and stop.
-_FATAL_NAMES = (
-    "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "_AUTHENTICATION",
-    "SASL_AUTHENTICATION_FAILED", "_SSL", "_UNKNOWN_TOPIC", "TOPIC_EXCEPTION",
-    "INVALID_REQUIRED_ACKS", "_FATAL",
-)
-
-
-@functools.cache
-def _codes() -> tuple[frozenset[int], frozenset[int]]:
-    from confluent_kafka import KafkaError
-
-    def pick(names: tuple[str, ...]) -> frozenset[int]:
-        return frozenset(getattr(KafkaError, n) for n in names if hasattr(KafkaError, n))
-
-    return pick(_DROP_NAMES), pick(_FATAL_NAMES)
-
-
-def classify(err: Any) -> str:
-    """Say what to do with a message whose delivery failed with ``err``.
-
-    Returns
-    -------
-    str
-        ``"retry"`` (timeouts, broker restarts, leader changes: send it again),
-        ``"drop"`` (the message can never be accepted, e.g. too large) or ``"fatal"``
-        (nothing can be sent until the setup is fixed, e.g. an ACL refuses the topic).
-
-    Notes
-    -----
-    confluent-kafka marks no delivery error as retriable, so upstream dropped every
-    message whose delivery failed; here only a message that no retry can fix is dropped.
-    """
-    error = getattr(err, "error", None) if not hasattr(err, "code") else err
-    if error is None or not callable(getattr(error, "code", None)):
-        return RETRY if getattr(err, "retriable", False) else FATAL
-    drop, fatal = _codes()
-    code = error.code()
-    if code in drop:
-        return DROP
-    fatal_flag = getattr(error, "fatal", None)
-    if code in fatal or (callable(fatal_flag) and fatal_flag()):
-        return FATAL
-    return RETRY
 
 
 def _header(name: Any, value: Any) -> tuple[str, bytes | None]:
@@ -502,21 +449,21 @@ class PublicationJournal:
 
         return on_delivery
 
-    def _settle(self, seq: int, err: Any, msg: Any) -> str | None:
+    def _settle(self, seq: int, err: Any, msg: Any) -> Verdict | None:
         """Apply a delivery report; return None on success, else what ``classify`` said."""
         if err is None:
             self.mark_message_sent(seq)
             return None
         verdict = classify(err)
         where = msg.topic() if msg is not None else "?"
-        if verdict == DROP:
+        if verdict is Verdict.DROP:
             logger.error(
                 "message %d of journal %s was refused by the broker for topic %s and is "
                 "dropped: %s", seq, self.journal_path, where, err,
             )
             self.mark_message_sent(seq)
             return verdict
-        if verdict == FATAL:
+        if verdict is Verdict.FATAL:
             logger.error(
                 "message %d of journal %s could not be sent to topic %s: %s; it stays in "
                 "the journal", seq, self.journal_path, where, err,

@@ -47,7 +47,7 @@ first damaged record; :func:`salvage` copies every intact record into a new jour
 As with any log of this kind, a file cut exactly on a record boundary cannot be told
 from a complete one.
 
-Opening, locking, appending and compacting the file is :mod:`hop._journal_file`'s job.
+Opening, locking, appending and compacting the file is :mod:`hop._robust.file`'s job.
 """
 
 from __future__ import annotations

@@ -1,59 +1,22 @@
 """``hop journal``: check or salvage a RobustProducer journal.
 
 Mounted in the ``hop`` command table as a forwarding command
-(``"journal": "hop.robust_publisher:journal_main"``); :func:`salvage_main` is the
-``salvage`` subcommand on its own.
+(``"journal": "hop.cli._journal:journal_main"``): it keeps its own parser and exit
+codes (0 fine, 1 damaged or failed, 2 usage). :func:`salvage_main` is the ``salvage``
+subcommand on its own. The work is done by :mod:`hop._robust`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import sys
 from collections.abc import Sequence
 
-from hop._journal import MAGIC, SalvageReport, load, salvage, scan
-from hop._journal_file import write_journal
-from hop._journal_upstream import looks_upstream, read_upstream
+from hop._robust.format import load, scan
+from hop._robust.salvage import salvage_journal
 from hop.errors import HopError, JournalError
 
-__all__ = ["journal_main", "salvage_journal", "salvage_main"]
-
-
-
-def salvage_journal(
-    old: str | os.PathLike[str], new: str | os.PathLike[str]
-) -> SalvageReport:
-    """Copy every intact, unsent message of a damaged journal into a new journal.
-
-    Parameters
-    ----------
-    old : path
-        The damaged journal (only read).
-    new : path
-        Where to write the new journal; must not exist.
-
-    Returns
-    -------
-    hop._journal.SalvageReport
-        How many messages were kept and which byte ranges were damaged.
-    """
-    old_path, new_path = os.fspath(old), os.fspath(new)
-    if os.path.abspath(old_path) == os.path.abspath(new_path):
-        raise JournalError("salvage writes a new journal: give a path other than the old one")
-    with open(old_path, "rb") as f:
-        data = f.read()
-    if not data.startswith(MAGIC) and looks_upstream(data):
-        messages, report = read_upstream(data)
-        report = dataclasses.replace(report, upstream=True)
-    else:
-        messages, report = salvage(data)
-    try:
-        write_journal(new_path, messages)
-    except FileExistsError:
-        raise JournalError(f"{new_path} already exists; salvage never overwrites a file") from None
-    return report
+__all__ = ["journal_main", "salvage_main"]
 
 
 def _salvage_arguments(parser: argparse.ArgumentParser) -> None:

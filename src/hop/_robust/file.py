@@ -1,6 +1,6 @@
 """The RobustProducer's journal file: creation, locking, appending, group commit, compaction.
 
-The record format is in :mod:`hop._journal`; this module only moves bytes to and from
+The record format is in :mod:`hop._robust.format`; this module only moves bytes to and from
 the disk. Files are created with mode 0600 and an existing journal readable or writable
 by others is refused, because payloads are stored unencrypted. A journal is locked
 (``flock``) while open, so two publishers cannot share one. Compaction writes the live
@@ -17,7 +17,7 @@ import stat
 import threading
 from collections.abc import Iterable
 
-from hop._journal import HEADER_SIZE, JournalMessage, encode_header, encode_message, load
+from hop._robust.format import HEADER_SIZE, JournalMessage, encode_header, encode_message, load
 from hop.errors import InsecureFileError, JournalError
 
 __all__ = ["JournalFile", "write_journal"]
