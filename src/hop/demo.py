@@ -1,38 +1,27 @@
 """The skyhop demo: a real alert round trip on a broker it starts itself.
 
 ``./run demo`` (or ``python -m hop.demo``) starts a local Apache Kafka broker,
-publishes a GCN circular, a VOEvent and an IGWN gravitational-wave alert from the
-shared sample data, reads the topic back from the beginning until the end of the
-stream, prints each alert readably, and stops the broker.
+publishes three alerts about one made-up event (an IGWN gravitational-wave alert with
+a multi-order sky map, a VOEvent with the sky position of a counterpart, and the GCN
+circular reporting it), reads the topic back from the beginning until the end of the
+stream, prints each alert readably, and stops the broker. The alerts are built by
+the package itself, so the demo needs nothing but an installed skyhop, Java and (on
+the first run) Maven Central.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
-
-_SAMPLES = (
-    ("CIRCULAR", "hop-client/example.gcn3"),
-    ("VOEVENT", "hop-client/example_voevent.xml"),
-    ("JSON", "igwn/MS181101ab-preliminary.json"),
-)
-
-
-def _default_testdata() -> Path:
-    # The shared folder sits next to the repository checkout.
-    here = Path(__file__).resolve()
-    for parent in [Path.cwd(), *here.parents]:
-        candidate = parent.parent / "shared" / "testdata"
-        if candidate.is_dir():
-            return candidate
-    return Path.cwd().parent / "shared" / "testdata"
 
 
 def _shorten(value: Any, limit: int = 60) -> Any:
@@ -44,6 +33,30 @@ def _shorten(value: Any, limit: int = 60) -> Any:
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:24]}... ({len(value):,} characters)"
     return value
+
+
+def _skymap_summary(encoded: str) -> str:
+    """``multi-order FITS, 30 pixels (orders 0-6), 90% area 14 deg²`` for a sky map."""
+    from hop._skymap import pixel_area, read_moc_fits, uniq_order
+
+    try:
+        _, pixels = read_moc_fits(base64.b64decode(encoded, validate=True))
+    except (ValueError, binascii.Error):
+        return f"{len(encoded):,} characters of base64 (not a sky map this demo reads)"
+    orders = [uniq_order(p.uniq) for p in pixels]
+    # The 90% credible area: the densest pixels that together hold 90% of the probability.
+    area = held = 0.0
+    densest_first = sorted(zip((p.probdensity for p in pixels), orders, strict=True), reverse=True)
+    for density, order in densest_first:
+        if held >= 0.9:
+            break
+        held += density * pixel_area(order)
+        area += pixel_area(order)
+    square_degrees = area * (180 / math.pi) ** 2
+    return (
+        f"multi-order FITS, {len(pixels)} pixels (orders {min(orders)}-{max(orders)}), "
+        f"90% area {square_degrees:,.0f} deg²"
+    )
 
 
 def _describe(model: Any) -> tuple[str, str]:
@@ -58,6 +71,9 @@ def _describe(model: Any) -> tuple[str, str]:
         if isinstance(params, dict):
             params = [params]
         lines = [f"ivorn: {model.ivorn}", f"role:  {model.role}"]
+        position = _position(model.WhereWhen)
+        if position:
+            lines.append(f"position: {position}")
         for p in params[:8]:
             if isinstance(p, dict):
                 lines.append(f"  {p.get('name')}: {p.get('value')}")
@@ -66,10 +82,27 @@ def _describe(model: Any) -> tuple[str, str]:
         content = model.content
         if "superevent_id" in content:
             title = f"IGWN alert {content['superevent_id']} ({content.get('alert_type', '?')})"
+            event = content.get("event")
+            if isinstance(event, dict) and isinstance(event.get("skymap"), str):
+                event = {**event, "skymap": _skymap_summary(event["skymap"])}
+                content = {**content, "event": event}
         else:
             title = "JSON message"
-        return title, json.dumps(_shorten(content), indent=2)
+        return title, json.dumps(_shorten(content), indent=2, ensure_ascii=False)
     return type(model).__name__, str(model)[:2000]
+
+
+def _position(where_when: Any) -> str | None:
+    """``RA 51.3281, Dec 4.1837 (deg), error 0.0003`` from a VOEvent's WhereWhen."""
+    try:
+        coords = where_when["ObsDataLocation"]["ObservationLocation"]["AstroCoords"]
+        pos = coords["Position2D"]
+        value = pos["Value2"]
+        text = f"RA {value['C1']}, Dec {value['C2']} ({pos.get('unit', 'deg')})"
+    except (KeyError, TypeError):
+        return None
+    error = pos.get("Error2Radius")
+    return f"{text}, error radius {error}" if error else text
 
 
 def _print(console: Any, title: str, body: str, meta: Any) -> None:
@@ -87,23 +120,17 @@ def _print(console: Any, title: str, body: str, meta: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo: start a broker, publish three sample alerts, read them back."""
     parser = argparse.ArgumentParser(prog="python -m hop.demo", description=main.__doc__)
-    parser.add_argument(
-        "--testdata", type=Path, default=None, help="folder holding the shared sample data"
-    )
     parser.add_argument("--plain", action="store_true", help="plain text output, no colours")
     args = parser.parse_args(argv)
 
     from hop import Stream
+    from hop._samples import sample_alerts
     from hop.errors import HopError
-    from hop.io import Deserializer, StartPosition
+    from hop.io import StartPosition
+    from hop.models import format_name
     from hop.testing import KafkaBroker
 
-    testdata = args.testdata or _default_testdata()
-    files = [(fmt, testdata / rel) for fmt, rel in _SAMPLES]
-    missing = [str(path) for _, path in files if not path.is_file()]
-    if missing:
-        print(f"hop demo: error: sample data not found: {', '.join(missing)}", file=sys.stderr)
-        return 1
+    alerts = sample_alerts()
     console = None
     if not args.plain and sys.stdout.isatty():
         from rich.console import Console
@@ -120,14 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             elapsed = time.monotonic() - started
             say(f"broker up at {broker.bootstrap['plaintext']} in {elapsed:.1f} s")
             topic = "demo.alerts"
-            # IGWN alerts carry ~1 MB sky maps: the topic must accept them.
-            broker.create_topic(topic, partitions=1, config={"max.message.bytes": "4194304"})
+            broker.create_topic(topic, partitions=1)
             url = f"kafka://{broker.bootstrap['plaintext']}/{topic}"
             with Stream(auth=False).open(url, "w") as writer:
-                for fmt, path in files:
-                    message = Deserializer[fmt].load_file(str(path))
+                for label, message in alerts:
                     writer.write(message)
-                    say(f"published {path.name} as {fmt}")
+                    say(f"published the {label} ({format_name(type(message))})")
             reader = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
             count = 0
             with reader.open(url, "r") as stream:
@@ -142,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hop demo: interrupted", file=sys.stderr)
         return 130
-    return 0 if count == len(files) else 1
+    return 0 if count == len(alerts) else 1
 
 
 if __name__ == "__main__":
