@@ -17,10 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from _data import HOP_CLIENT
-
-# The shared data sits next to the repository (../shared).
-TESTDATA = HOP_CLIENT
+from hop import _samples
+from hop.models import GCNCircular
 
 RUN_TIMEOUT_S = 90
 
@@ -101,12 +99,19 @@ def test_auth_add_from_csv_stores_a_private_file_that_lists(user):
 
 def test_publish_files_then_subscribe_until_end_of_stream(user, broker, topic):
     url = _url(broker, topic)
-    circular = TESTDATA / "example.gcn3"
-    user.ok("publish", url, "-f", "CIRCULAR", str(circular), str(TESTDATA / "example_gcn.gcn3"))
+    first = _samples.gcn_circular()
+    second = GCNCircular(
+        {**first.header, "number": "90002", "subject": "a later circular"}, "The second circular.\n"
+    )
+    paths = []
+    for n, circular in enumerate((first, second)):
+        paths.append(user.home / f"circular{n}.gcn3")
+        paths[-1].write_text(str(circular))
+    user.ok("publish", url, "-f", "CIRCULAR", *map(str, paths))
     out = user.ok("subscribe", url, "-s", "EARLIEST", "-e")
-    assert "LIGO/Virgo S200129m: Not observable by Fermi-GBM" in out
-    assert "GRB980329 VLA observations" in out
-    assert out.index("S200129m") < out.index("GRB980329")  # in the order published
+    assert first.header["subject"] in out
+    assert "SUBJECT: a later circular" in out
+    assert out.index("90001") < out.index("90002")  # in the order published
 
 
 def test_publish_stdin_lines_then_subscribe_json(user, broker, topic):

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from _data import TESTDATA
+from _data import TESTDATA, files, needs_testdata
 from _peers import PeerError, run_peer
 from hop import Stream, _codec, _registry
 from hop.io import Producer, StartPosition
@@ -153,7 +153,7 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("avro", "file:AvroBlob", str(HOP_DATA / "example_avro.avro"), False),
     *(
         (f"igwn-{p.stem}", "file:JSONBlob", str(p), True)
-        for p in sorted(IGWN_DATA.glob("*.json"))
+        for p in files(IGWN_DATA, "*.json")
     ),
     ("external", "external", "https://offload.example.org/msg/7b5e4c1e", True),
     ("dict", "value", json.dumps({"priority": 1, "payload": "data", "n": [1.5, None]}), True),
@@ -209,6 +209,7 @@ def _header_shape(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes | i
     return [(k, len(v) if k == "_id" else v) for k, v in headers]
 
 
+@needs_testdata
 def test_skyhop_messages_read_by_upstream_have_the_same_content_and_headers(
     make_topic: Callable[..., str],
     kafka_url: Callable[..., str],
@@ -239,6 +240,7 @@ def test_skyhop_messages_read_by_upstream_have_the_same_content_and_headers(
         assert headers["_format"] == fmt, label
 
 
+@needs_testdata
 def test_upstream_messages_read_by_skyhop_have_the_same_content_and_bytes(
     make_topic: Callable[..., str],
     kafka_url: Callable[..., str],
@@ -287,6 +289,7 @@ def test_upstream_cannot_read_multi_record_avro_which_skyhop_reads(
         _run_upstream(peers_python, UPSTREAM_READ_ALL, url)
 
 
+@needs_testdata
 def test_igwn_alert_over_the_topic_limit_fails_with_its_size_and_the_limit(
     make_topic: Callable[..., str], kafka_url: Callable[..., str]
 ) -> None:

@@ -14,13 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from _data import HOP_CLIENT
-from hop import auth, cli
+from hop import _samples, auth, cli
 from hop.auth import Auth
 from hop.cli import _main, _subscribe
 from hop.models import Blob, JSONBlob
-
-TESTDATA = HOP_CLIENT
 
 
 @pytest.fixture(autouse=True)
@@ -446,9 +443,9 @@ def test_whole_stdin_is_one_message_for_structured_formats():
     from hop.cli._formats import formats
     from hop.cli._publish import _whole_input
 
-    text = (TESTDATA / "example.gcn3").read_bytes()
+    text = bytes(_samples.gcn_circular())
     message = _whole_input(formats()["CIRCULAR"], "CIRCULAR", io.BytesIO(text))
-    assert "S200129m" in message.header["subject"]
+    assert message == _samples.gcn_circular()
 
 
 def test_python_dash_m_hop_cli_runs_the_program():

@@ -13,7 +13,7 @@ import fastavro
 import pytest
 import xmltodict
 
-from _data import HOP_CLIENT
+from _data import HOP_CLIENT, needs_testdata
 from hop.errors import SerializationError
 from hop.models import (
     AvroBlob,
@@ -48,6 +48,7 @@ def xmltodict_fields(raw: bytes) -> dict[str, Any]:
 # -- VOEvent --------------------------------------------------------------------------
 
 
+@needs_testdata
 def test_voevent_load_file_gives_the_structure_xmltodict_gives() -> None:
     event = VOEvent.load_file(str(VOEVENT_XML))
     assert voevent_fields(event) == xmltodict_fields(VOEVENT_XML.read_bytes())
@@ -63,6 +64,7 @@ def test_voevent_load_file_gives_the_structure_xmltodict_gives() -> None:
     }
 
 
+@needs_testdata
 def test_voevent_wire_form_is_the_original_xml_bytes() -> None:
     raw = VOEVENT_XML.read_bytes()
     event = VOEvent.load_file(str(VOEVENT_XML))
@@ -70,6 +72,7 @@ def test_voevent_wire_form_is_the_original_xml_bytes() -> None:
     assert event.serialize() == {"format": "voevent", "content": raw}
 
 
+@needs_testdata
 @pytest.mark.parametrize(
     "make_input",
     [
@@ -116,6 +119,7 @@ def test_voevent_with_default_namespace_root_is_accepted() -> None:
     assert (event.ivorn, event.role, event.Who) == ("ivo://x#1", "test", {"Date": "2020"})
 
 
+@needs_testdata
 def test_voevent_built_from_fields_is_sent_as_xml_that_reads_back_equal() -> None:
     loaded = VOEvent.load_file(str(VOEVENT_XML))
     rebuilt = VOEvent(**voevent_fields(loaded))
@@ -124,6 +128,7 @@ def test_voevent_built_from_fields_is_sent_as_xml_that_reads_back_equal() -> Non
     assert voevent_fields(VOEvent.deserialize(wire)) == voevent_fields(loaded)
 
 
+@needs_testdata
 def test_legacy_json_voevent_is_read_and_given_xml() -> None:
     loaded = VOEvent.load_file(str(VOEVENT_XML))
     legacy = json.dumps(voevent_fields(loaded)).encode()  # what hop-client 0.6-0.11 sent
@@ -132,6 +137,7 @@ def test_legacy_json_voevent_is_read_and_given_xml() -> None:
     assert voevent_fields(VOEvent.deserialize(bytes(event))) == voevent_fields(loaded)
 
 
+@needs_testdata
 def test_voevent_str_is_indented_json_without_the_raw_bytes() -> None:
     event = VOEvent.load_file(str(VOEVENT_XML))
     as_json = json.loads(str(event))
@@ -174,6 +180,7 @@ def test_input_that_is_not_a_voevent_is_refused_with_the_reason(xml: bytes, expe
 # -- GCN circulars --------------------------------------------------------------------
 
 
+@needs_testdata
 def test_circular_headers_are_lower_cased_and_the_body_kept() -> None:
     circular = GCNCircular.load_file(str(DATA / "example.gcn3"))
     assert list(circular.header) == ["title", "number", "subject", "date", "from"]
@@ -250,6 +257,7 @@ def test_circular_wire_form_must_be_header_and_body(wire: bytes) -> None:
 # -- GCN text notices -----------------------------------------------------------------
 
 
+@needs_testdata
 def test_text_notice_fields_are_parsed_and_the_text_kept() -> None:
     raw = (DATA / "example_gcn.txt").read_bytes()
     notice = GCNTextNotice.load_file(str(DATA / "example_gcn.txt"))
@@ -268,6 +276,7 @@ def test_text_notice_fields_are_parsed_and_the_text_kept() -> None:
     )
 
 
+@needs_testdata
 def test_text_notice_from_str_and_file_objects_agree() -> None:
     raw = (DATA / "example_gcn.txt").read_bytes()
     from_str = GCNTextNotice.load(raw.decode())
@@ -275,6 +284,7 @@ def test_text_notice_from_str_and_file_objects_agree() -> None:
     assert from_str.fields == from_file.fields == GCNTextNotice.deserialize(raw).fields
 
 
+@needs_testdata
 def test_text_without_fields_is_not_a_notice() -> None:
     with pytest.raises(SerializationError, match=r"example_blob.txt.*no 'KEY: value' line"):
         GCNTextNotice.load_file(str(DATA / "example_blob.txt"))
@@ -283,6 +293,7 @@ def test_text_without_fields_is_not_a_notice() -> None:
 # -- Blob, JSONBlob, ExternalMessage ----------------------------------------------------
 
 
+@needs_testdata
 def test_blob_keeps_bytes_and_prints_their_repr() -> None:
     blob = Blob.load_file(str(DATA / "example_blob.txt"))
     assert blob.content == (DATA / "example_blob.txt").read_bytes()
@@ -290,6 +301,7 @@ def test_blob_keeps_bytes_and_prints_their_repr() -> None:
     assert Blob.deserialize(bytes(blob)) == blob
 
 
+@needs_testdata
 def test_json_blob_loads_the_sample_and_prints_python_repr() -> None:
     blob = JSONBlob.load_file(str(DATA / "example_json.json"))
     assert blob.content == {"foo": "bar", "baz": 5}
@@ -339,6 +351,7 @@ AVRO_SAMPLE_CONTENT = {
 }
 
 
+@needs_testdata
 def test_avro_sample_reads_as_one_record_with_its_writer_schema() -> None:
     blob = AvroBlob.load_file(str(DATA / "example_avro.avro"))
     assert blob.content == AVRO_SAMPLE_CONTENT
@@ -418,6 +431,7 @@ def test_avro_single_record_false_needs_a_sequence() -> None:
         AvroBlob({"a": 1}, single_record=False)
 
 
+@needs_testdata
 def test_malformed_avro_file_error_names_the_file() -> None:
     path = str(DATA / "example_json.json")
     with pytest.raises(SerializationError, match="not a readable Avro object container") as info:
@@ -425,6 +439,7 @@ def test_malformed_avro_file_error_names_the_file() -> None:
     assert info.value.source == path
 
 
+@needs_testdata
 def test_truncated_avro_is_a_serialization_error() -> None:
     raw = (DATA / "example_avro.avro").read_bytes()
     with pytest.raises(SerializationError):
