@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import re
 from importlib import metadata
 
-_PACKAGES = ("skyhop", "confluent-kafka", "fastavro", "pluggy", "xmltodict", "rich", "certifi")
+_DISTRIBUTION = "skyhop"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``hop version`` takes no options."""
 
 
+def runtime_requirements() -> list[str]:
+    """Return the names of skyhop's runtime dependencies, as its metadata declares them.
+
+    Read from the installed distribution, so the list is the one pip installed
+    (optional extras such as ``test`` are left out).
+    """
+    try:
+        requires = metadata.requires(_DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        return []
+    names = []
+    for requirement in requires:
+        spec, _, marker = requirement.partition(";")
+        if "extra" in marker:
+            continue
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec.strip())
+        if match:
+            names.append(match.group(0))
+    return names
+
+
 def package_versions() -> list[tuple[str, str]]:
-    """Return ``(name, version)`` for skyhop, its dependencies, and librdkafka."""
+    """Return ``(name, version)`` for skyhop, its runtime dependencies, and librdkafka."""
     found: list[tuple[str, str]] = []
-    for name in _PACKAGES:
+    for name in [_DISTRIBUTION, *runtime_requirements()]:
         try:
             found.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
