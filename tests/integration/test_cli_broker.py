@@ -112,6 +112,11 @@ def test_publish_files_then_subscribe_until_end_of_stream(user, broker, topic):
     assert first.header["subject"] in out
     assert "SUBJECT: a later circular" in out
     assert out.index("90001") < out.index("90002")  # in the order published
+    lines = user.ok("subscribe", url, "-s", "EARLIEST", "-e", "-j").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [(r["content"], r["encoding"]) for r in records] == [
+        ({"header": c.header, "body": c.body}, "json") for c in (first, second)
+    ]
 
 
 def test_publish_stdin_lines_then_subscribe_json(user, broker, topic):

@@ -352,6 +352,8 @@ def test_json_record_has_content_and_metadata():
     headers = dict(record["headers"])
     assert headers["_id"] == "00010203-0405-0607-0809-0a0b0c0d0e0f"
     assert headers["bin"] == "/wA="
+    assert record["headers_base64"] == ["bin"]
+    assert record["encoding"] == "json"
     json.dumps(record)
 
 
@@ -359,6 +361,51 @@ def test_json_record_of_binary_blob_is_base64():
     record = _subscribe.json_record(Blob(b"\x00\xff"), _meta())
     assert record["content"] == "AP8="
     assert record["encoding"] == "base64"
+
+
+def test_json_record_embeds_a_circular_as_an_object():
+    circular = _samples.gcn_circular()
+    record = _subscribe.json_record(circular, _meta())
+    assert record["format"] == "circular"
+    assert record["content"] == {"header": circular.header, "body": circular.body}
+    assert record["encoding"] == "json"
+
+
+def test_json_record_embeds_an_igwn_alert_sent_as_a_string_as_its_document():
+    # GraceDB (and igwn_alert.client.publish) send the alert as a JSON string.
+    alert = _samples.igwn_alert().content
+    record = _subscribe.json_record(JSONBlob(json.dumps(alert)), _meta())
+    assert record["content"] == alert
+    assert record["encoding"] == "json-in-string"
+
+
+@pytest.mark.parametrize(
+    ("model", "content", "encoding"),
+    [
+        (JSONBlob("just a string"), "just a string", "json"),
+        (JSONBlob(None), None, "json"),
+        (JSONBlob([1, "[2]"]), [1, "[2]"], "json"),
+        (Blob(b'{"a": 1}'), {"a": 1}, "json"),
+        (Blob(b"[1, 2"), "[1, 2", "text"),
+        (Blob(b"plain words"), "plain words", "text"),
+    ],
+)
+def test_json_record_says_how_content_holds_the_message(model, content, encoding):
+    record = _subscribe.json_record(model, _meta())
+    assert (record["content"], record["encoding"]) == (content, encoding)
+
+
+def test_json_record_of_a_voevent_is_its_xml_text():
+    event = _samples.voevent()
+    record = _subscribe.json_record(event, _meta())
+    assert (record["content"], record["encoding"]) == (bytes(event).decode(), "text")
+
+
+def test_rich_writer_shows_an_alert_sent_as_a_string_as_the_document():
+    out = io.StringIO()
+    _subscribe._RichWriter(out).write(JSONBlob(json.dumps({"superevent_id": "S1"})), _meta())
+    assert '"superevent_id": "S1"' in out.getvalue()
+    assert '\\"' not in out.getvalue()
 
 
 def test_raw_writer_adds_delimiter_once():
@@ -406,6 +453,63 @@ def test_publish_help_lists_formats(capsys):
     assert cli.main(["publish", "--help"]) == 0
     out = capsys.readouterr().out
     assert "VOEVENT" in out and "CIRCULAR" in out and "BLOB" in out
+
+
+def test_publish_help_states_the_real_default_timeout(capsys):
+    from hop._config import DEFAULT_PRODUCE_TIMEOUT
+
+    assert cli.main(["publish", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {DEFAULT_PRODUCE_TIMEOUT.total_seconds():g}; 0 waits without limit)" in out
+
+
+class _RecordingStream:
+    """Stands in for hop.io.Stream: records how ``hop publish`` opens the stream."""
+
+    opened: list[dict[str, object]] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        pass
+
+    def open(self, url: str, mode: str, **options: object) -> object:
+        self.opened.append(options)
+        return self
+
+    def __enter__(self) -> _RecordingStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def write(self, message: object, test: bool = False) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], {}),
+        (["--timeout", "0"], {"produce_timeout": 0.0}),
+        (["--timeout", "2.5"], {"produce_timeout": 2.5}),
+    ],
+)
+def test_publish_timeout_default_leaves_the_stream_default_and_zero_means_no_limit(
+    monkeypatch, tmp_path, argv, expected
+):
+    import hop.io
+
+    monkeypatch.setattr(hop.io, "Stream", _RecordingStream)
+    monkeypatch.setattr(_RecordingStream, "opened", [])
+    message = tmp_path / "m.txt"
+    message.write_text("hello")
+    assert cli.main(["publish", "kafka://h/t", "--no-auth", str(message), *argv]) == 0
+    assert _RecordingStream.opened == [expected]
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+def test_publish_timeout_must_be_a_non_negative_number(capsys, value):
+    assert cli.main(["publish", "kafka://h/t", f"--timeout={value}"]) == 2
+    assert "--timeout" in capsys.readouterr().err
 
 
 def test_public_names_of_hop_cli():

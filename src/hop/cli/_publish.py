@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
+from hop._config import DEFAULT_PRODUCE_TIMEOUT
 from hop.cli import add_client_opts, add_logging_opts, set_up_logger
 from hop.errors import SerializationError
 
@@ -53,13 +54,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Mark messages as test messages by adding a header with key '_test'.",
     )
+    default_timeout = DEFAULT_PRODUCE_TIMEOUT.total_seconds()
     parser.add_argument(
         "--timeout",
-        type=float,
-        default=0.0,
+        type=_timeout,
+        default=None,
         metavar="SECONDS",
-        help="Give up on delivering a message after this long (0, the default: no limit).",
+        help=f"Give up on delivering a message after this long and exit with an error "
+        f"(default: {default_timeout:g}; 0 waits without limit).",
     )
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
 
 
 def _load_file(model: Any, fmt: str, path: str) -> Any:
@@ -123,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         messages = [_whole_input(model, fmt, sys.stdin.buffer)]
     options: dict[str, Any] = {}
-    if args.timeout:
+    if args.timeout is not None:
         options["produce_timeout"] = args.timeout
     stream = Stream(auth=not args.no_auth)
     sent = 0

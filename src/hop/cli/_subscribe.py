@@ -2,7 +2,11 @@
 
 Messages are written to standard output: readable, with a header line per
 message, on a terminal; the messages' own bytes separated by the delimiter
-otherwise; one JSON object per line (content and metadata) with -j.
+otherwise; one JSON object per line (content and metadata) with -j, where
+"encoding" says what "content" holds: "json" (the message's JSON, e.g. a JSON
+message or a GCN circular), "json-in-string" (a JSON document sent as a JSON string,
+as GraceDB sends IGWN alerts; content is the document), "text" (UTF-8 text such as
+VOEvent XML) or "base64" (any other bytes).
 
 -s takes EARLIEST, LATEST, a date and time (ISO 8601, UTC unless it names a
 zone, e.g. 2024-05-01T12:00) or a time ago (-1h, -30m, -2d, -1h30m).
@@ -146,12 +150,48 @@ def _text_or_base64(data: bytes) -> tuple[Any, str | None]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
+def _json_document(text: str) -> Any:
+    """The JSON object or array ``text`` holds, or None."""
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None
+
+
+def _content(fmt: str, model: Any, payload: bytes) -> tuple[Any, str]:
+    """``(content, encoding)`` for one message (see the module docstring)."""
+    if fmt == "json":
+        value = getattr(model, "content", None)
+        if value is None and payload.strip() != b"null":
+            value = json.loads(payload)
+        if isinstance(value, str):
+            document = _json_document(value)
+            if document is not None:
+                return document, "json-in-string"
+        return value, "json"
+    text, encoding = _text_or_base64(payload)
+    if encoding:
+        return text, encoding
+    document = _json_document(text)
+    if document is not None:
+        return document, "json"
+    return text, "text"
+
+
 def json_record(model: Any, meta: Any) -> dict[str, Any]:
     """Describe one message as a JSON-encodable dictionary.
 
-    ``content`` is the decoded JSON for JSON messages, text for textual ones, and
-    base64 (with ``"encoding": "base64"``) for binary ones. Header values are
-    treated the same way.
+    ``content`` holds the message as JSON and ``encoding`` says how: ``"json"`` for
+    JSON messages and other JSON-shaped content (GCN circulars, JSON text in a blob),
+    ``"json-in-string"`` for a JSON string holding a JSON object or array (GraceDB's
+    IGWN alerts; ``content`` is the object), ``"text"`` for other UTF-8 text and
+    ``"base64"`` for bytes. A key that is not UTF-8 is base64 too, with
+    ``"key_encoding": "base64"``; header values that are not are listed by name in
+    ``"headers_base64"``.
     """
     serialized = model.serialize()
     fmt = serialized["format"]
@@ -171,24 +211,21 @@ def json_record(model: Any, meta: Any) -> dict[str, Any]:
             record["key_encoding"] = key_encoding
     record["key"] = key
     headers = []
+    binary_headers = []
     for name, value in meta.headers or []:
         if name == "_id" and isinstance(value, bytes) and len(value) == 16:
             import uuid
 
             headers.append([name, str(uuid.UUID(bytes=value))])
             continue
-        text, _ = _text_or_base64(value) if isinstance(value, bytes) else (value, None)
+        text, encoding = _text_or_base64(value) if isinstance(value, bytes) else (value, None)
         headers.append([name, text])
-    record["headers"] = headers
-    if fmt == "json":
-        record["content"] = getattr(model, "content", None)
-        if record["content"] is None:
-            record["content"] = json.loads(payload)
-    else:
-        content, encoding = _text_or_base64(bytes(payload))
-        record["content"] = content
         if encoding:
-            record["encoding"] = encoding
+            binary_headers.append(name)
+    record["headers"] = headers
+    if binary_headers:
+        record["headers_base64"] = binary_headers
+    record["content"], record["encoding"] = _content(fmt, model, bytes(payload))
     return record
 
 
@@ -250,7 +287,10 @@ class _RichWriter:
         self._console.print(Rule(Text(title, style="bold cyan"), align="left"))
         data = bytes(model)
         if fmt == "json":
-            self._console.print(JSON(data.decode("utf-8")))
+            content, encoding = _content(fmt, model, serialized["content"])
+            # A JSON document sent as a string (IGWN alerts) is shown as the document.
+            document = json.dumps(content) if encoding == "json-in-string" else data.decode()
+            self._console.print(JSON(document))
             return
         text = _displayable(data)
         if text is None:
