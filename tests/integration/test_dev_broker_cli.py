@@ -1,5 +1,12 @@
-"""`hop dev-broker`, run as a developer runs it."""
+"""`hop dev-broker`, run as a developer runs it.
 
+The tests pass ``--plaintext-port 0``: port 9092, the command's default, may be taken
+by another broker on a shared machine (the choice itself is unit-tested in
+tests/unit/test_broker_config.py).
+"""
+
+import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -11,7 +18,8 @@ from hop.io import StartPosition
 
 def test_dev_broker_creates_topics_serves_them_and_stops_on_ctrl_c():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hop.cli", "dev-broker", "-t", "alerts:2", "-t", "gcn"],
+        [sys.executable, "-m", "hop.cli", "dev-broker", "--plaintext-port", "0", "-t", "alerts:2",
+         "-t", "gcn"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -40,6 +48,7 @@ def test_dev_broker_creates_topics_serves_them_and_stops_on_ctrl_c():
         eos = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
         with eos.open(url, "r") as s:
             assert [m.content for m in s] == [{"hello": "world"}]
+        _run_the_suggested_commands(banner, address)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
     finally:
@@ -50,6 +59,21 @@ def test_dev_broker_creates_topics_serves_them_and_stops_on_ctrl_c():
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def _run_the_suggested_commands(banner: list[str], address: str) -> None:
+    """Paste the banner's `echo ... | hop publish` and `hop subscribe` lines, as a user would."""
+    port = address.rsplit(":", 1)[1]
+    subscribe = next(line.strip() for line in banner if line.strip().startswith("hop subscribe"))
+    publish = next(line.strip() for line in banner if "| hop publish" in line)
+    assert subscribe == f"hop subscribe kafka://localhost:{port}/alerts --no-auth -s EARLIEST"
+    hop = [sys.executable, "-m", "hop.cli"]
+    subprocess.run(["sh", "-c", publish.replace("hop publish", shlex.join(hop) + " publish", 1)],
+                   check=True, timeout=60)
+    # -j -e: machine-readable, and stop at the end of the topic instead of waiting on.
+    out = subprocess.run([*hop, *shlex.split(subscribe)[1:], "-j", "-e"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    assert [json.loads(line)["content"] for line in out.splitlines()] == [{"hello": "world"}] * 2
 
 
 def test_dev_broker_rejects_a_bad_topic_spec_in_one_line():

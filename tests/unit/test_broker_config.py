@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,70 @@ def test_cluster_ids_never_start_with_a_dash(monkeypatch):
     drawn = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(int=1)])
     monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(drawn))
     assert broker._cluster_id() == "AAAAAAAAAAAAAAAAAAAAAQ"
+
+
+# -- hop dev-broker's choice of ports ---------------------------------------------------
+
+
+def _listening_port() -> tuple[socket.socket, int]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock, sock.getsockname()[1]
+
+
+def test_dev_broker_takes_the_preferred_port_when_it_is_free() -> None:
+    from hop.testing import broker
+
+    sock, port = _listening_port()
+    sock.close()  # free again (in TIME_WAIT at most, which a server may reuse)
+    assert broker.choose_plaintext_port(port) == (port, None)
+
+
+def test_dev_broker_takes_a_free_port_and_says_so_when_the_preferred_one_is_in_use() -> None:
+    from hop.testing import broker
+
+    sock, port = _listening_port()
+    with sock:
+        chosen, notice = broker.choose_plaintext_port(port)
+        assert chosen != port and broker.port_is_free(chosen)
+        assert notice is not None
+        assert f"port {port} on 127.0.0.1 is in use" in notice
+        assert f"kafka://localhost:{chosen}/" in notice
+
+
+def test_dev_broker_help_names_kafkas_customary_port(capsys) -> None:
+    from hop.testing import broker
+
+    with pytest.raises(SystemExit):
+        broker._parse_args(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "PLAINTEXT port (default: 9092 when free, else a free one; 0: any free port)" in out
+
+
+def test_dev_broker_refuses_an_explicit_port_in_use_in_one_line(capsys) -> None:
+    from hop.testing import broker
+
+    sock, port = _listening_port()
+    with sock:
+        assert broker.main(["--plaintext-port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"hop: error: port {port} on 127.0.0.1 is in use (choose another, or 0)\n"
+
+
+def test_dev_broker_reuses_the_ports_a_data_folder_recorded(tmp_path: Path) -> None:
+    from hop.testing import broker
+
+    KafkaBroker(tmp_path)  # records its ports in broker.json
+    args = broker._parse_args(["--data-dir", str(tmp_path)])
+    assert broker._ports_from(args) == (None, None)
+
+
+def test_dev_broker_fills_unnamed_ports_with_distinct_free_ones() -> None:
+    from hop.testing import broker
+
+    args = broker._parse_args(["--plaintext-port", "0", "--sasl-ssl-port", "1234"])
+    ports, notice = broker._ports_from(args)
+    assert notice is None and ports is not None
+    assert ports.sasl_ssl == 1234
+    assert len(set(ports.as_dict().values())) == 4 and 0 not in ports.as_dict().values()

@@ -21,8 +21,10 @@ import base64
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,7 @@ from hop.testing._props import (
     MESSAGE_MAX_BYTES,
     BrokerPorts,
     check_users,
+    free_ports,
     log4j2_properties,
     scram_arguments,
     server_properties,
@@ -454,7 +457,10 @@ def _parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse
     )
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="keep data here (default: a temporary folder removed at exit)")
-    for listener in ("plaintext", "sasl-plaintext", "sasl-ssl", "controller"):
+    parser.add_argument("--plaintext-port", type=int, default=None, metavar="PORT",
+                        help=f"PLAINTEXT port (default: {DEV_PLAINTEXT_PORT} when free, else a "
+                             "free one; 0: any free port)")
+    for listener in ("sasl-plaintext", "sasl-ssl", "controller"):
         parser.add_argument(f"--{listener}-port", type=int, default=0, metavar="PORT",
                             help=f"fixed {listener.upper()} port (default: a free one)")
     parser.add_argument("--start-timeout", type=float, default=_START_TIMEOUT_S,
@@ -466,13 +472,50 @@ def _parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse
     return parser.parse_args(argv)
 
 
-def _ports_from(args: argparse.Namespace) -> BrokerPorts | None:
-    wanted = [args.plaintext_port, args.controller_port, args.sasl_plaintext_port,
-              args.sasl_ssl_port]
-    if not any(wanted):
-        return None
-    free = iter(BrokerPorts.free().as_dict().values())
-    return BrokerPorts(*(port or next(free) for port in wanted))
+DEV_PLAINTEXT_PORT = 9092
+"""Kafka's customary port: ``kafka://localhost:9092/...`` examples work as written."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a listening socket could bind ``host:port`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the JVM's server sockets do: a port held only by closing connections is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_plaintext_port(preferred: int = DEV_PLAINTEXT_PORT) -> tuple[int, str | None]:
+    """``(preferred, None)`` when that port is free, else ``(a free port, why)``."""
+    if port_is_free(preferred):
+        return preferred, None
+    (port,) = free_ports(1)
+    return port, (
+        f"port {preferred} on 127.0.0.1 is in use, so the PLAINTEXT listener takes "
+        f"port {port} instead: use kafka://localhost:{port}/... in place of "
+        f"kafka://localhost:{preferred}/..."
+    )
+
+
+def _ports_from(args: argparse.Namespace) -> tuple[BrokerPorts | None, str | None]:
+    """The ports to start with (None: the data folder's recorded ones), and a notice."""
+    others = [args.controller_port, args.sasl_plaintext_port, args.sasl_ssl_port]
+    notice = None
+    plaintext = args.plaintext_port
+    if plaintext is None:
+        recorded = args.data_dir is not None and (Path(args.data_dir) / "broker.json").is_file()
+        if recorded and not any(others):
+            return None, None  # a data folder keeps the ports its clients know
+        plaintext, notice = choose_plaintext_port()
+    elif plaintext and not port_is_free(plaintext):
+        raise HopError(f"port {plaintext} on 127.0.0.1 is in use (choose another, or 0)")
+    taken = {plaintext, *others}
+    free = iter(p for p in free_ports(5) if p not in taken)
+    wanted = [plaintext, args.controller_port, args.sasl_plaintext_port, args.sasl_ssl_port]
+    return BrokerPorts(*(port or next(free) for port in wanted)), notice
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -484,7 +527,14 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         0 after a clean stop, 1 when the broker failed, 130 when interrupted while starting.
     """
     args = _parse_args(argv, prog)
-    broker = KafkaBroker(args.data_dir, ports=_ports_from(args), start_timeout=args.start_timeout)
+    try:
+        ports, notice = _ports_from(args)
+    except HopError as exc:
+        print(f"hop: error: {exc}", file=sys.stderr)
+        return 1
+    if notice:
+        print(f"hop dev-broker: {notice}", file=sys.stderr, flush=True)
+    broker = KafkaBroker(args.data_dir, ports=ports, start_timeout=args.start_timeout)
     stop = threading.Event()
     try:
         try:
@@ -505,7 +555,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            _print_banner(broker)
+            _print_banner(broker, [name for name, _ in args.topic])
             while not stop.wait(0.5):
                 if not broker.is_running:
                     print(f"hop: error: the broker exited; see {broker.log_file}\n"
@@ -520,7 +570,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         broker.close()
 
 
-def _print_banner(broker: KafkaBroker) -> None:
+def _print_banner(broker: KafkaBroker, created: Sequence[str] = ()) -> None:
+    port = broker.bootstrap["plaintext"].rsplit(":", 1)[1]
+    topics = sorted(t for t in broker.list_topics() if not t.startswith("__"))
+    topic = (list(created) or topics or ["TOPIC"])[0]
+    url = shlex.quote(f"kafka://localhost:{port}/{topic}")
     lines = [
         f"Kafka {KAFKA_VERSION} broker ready in {broker.startup_seconds or 0:.1f} s "
         f"(pid {broker.pid}, data {broker.data_dir})",
@@ -531,9 +585,11 @@ def _print_banner(broker: KafkaBroker) -> None:
         f"  log             {broker.log_file}",
         "  users           " + ", ".join(f"{u}:{p}" for u, p in broker.users.items()),
         "  (admin is a super user; grant others access with ACLs)",
-        "  topics          "
-        + (", ".join(sorted(t for t in broker.list_topics() if not t.startswith("__")))
-           or "(none; add with -t)"),
+        "  topics          " + (", ".join(topics) or "(none; add with -t NAME)"),
+        "Try it from another terminal:" if topics else
+        "Try it from another terminal (after restarting with -t TOPIC to create the topic):",
+        f"  hop subscribe {url} --no-auth -s EARLIEST",
+        f"  echo '{{\"hello\": \"world\"}}' | hop publish {url} --no-auth -f JSON",
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)
