@@ -1,10 +1,12 @@
 """The SAMP hub: :class:`SAMPHubServer` (Standard Profile, and the Web Profile on request).
 
-The hub's state lives in :class:`~hop.samp._registry.Registry`; this module is the
-transport and the message routing around it. Each HTTP connection has its own thread;
-each callable client has its own delivery queue (:mod:`hop.samp._delivery`), so a slow
-or dead client never delays the others; ``callAndWait`` waits on an event registered
-before the call is delivered, so a fast reply is never lost.
+The hub's state lives in :class:`~hop.samp._registry.Registry`; the hub methods and
+the routing between clients in :class:`~hop.samp._hub_methods.HubMethods`, a
+collaborator made anew at each start; this module is the lifecycle and the transport
+around them. Each HTTP connection has its own thread; each callable client has its
+own delivery queue (:mod:`hop.samp._delivery`), so a slow or dead client never delays
+the others; ``callAndWait`` waits on an event registered before the call is
+delivered, so a fast reply is never lost.
 """
 
 from __future__ import annotations
@@ -22,20 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from hop.samp import _constants as C
-from hop.samp._delivery import Outbox, PullBox
 from hop.samp._errors import SAMPHubError, SAMPWarning
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
 from hop.samp._hub_methods import HubMethods, dispatch_profile
 from hop.samp._lockfile import claim_lockfile, lockfile_path_for_hub, release_lockfile
-from hop.samp._registry import (
-    HUB,
-    STANDARD,
-    WEB,
-    ClientRecord,
-    Registry,
-    mtype_matches,
-    mtype_subtypes,
-)
+from hop.samp._registry import STANDARD, Registry, mtype_subtypes
 from hop.samp._xmlrpc import make_ssl_context, server_ssl_context
 
 __all__ = ["SAMPHubServer"]
@@ -46,7 +39,7 @@ _SHUTDOWN_FLUSH_S = 2.0
 _JOIN_TIMEOUT_S = 5.0
 
 
-class SAMPHubServer(HubMethods):
+class SAMPHubServer:
     """A SAMP hub, run in background threads of this process.
 
     The signature follows astropy's ``SAMPHubServer``; options beyond it are
@@ -178,18 +171,31 @@ class SAMPHubServer(HubMethods):
         self._lock = threading.RLock()
         self._state = "unstarted"
         self._stop_event = threading.Event()
-        self._boxes: dict[str, Outbox | PullBox] = {}
         self._std: RPCServer | None = None
-        self._web: Any = None
+        self._web: RPCServer | None = None
         self._housekeeper: threading.Thread | None = None
-        self._last_activity = time.monotonic()
         self._lockfile_path: Path | None = None
         self._params: dict[str, str] = {}
         self._id = str(uuid.uuid4())
         self._secret = secret or secrets.token_hex(16)
-        self.registry = self._new_registry()
+        self._methods = self._new_methods()
 
     # -- lifecycle -------------------------------------------------------------------
+
+    def _new_methods(self) -> HubMethods:
+        return HubMethods(
+            self._new_registry(),
+            accepting=lambda: self._state == "running",
+            callback_timeout=self._callback_timeout,
+            max_failures=self._max_failures,
+            callback_ssl=self._callback_ssl,
+            web_restrict=self._web_restrict,
+        )
+
+    @property
+    def registry(self) -> Registry:
+        """The hub's state: registered clients, their metadata and subscriptions."""
+        return self._methods.registry
 
     def _new_registry(self) -> Registry:
         return Registry(
@@ -265,12 +271,11 @@ class SAMPHubServer(HubMethods):
         with self._lock:
             if self._state == "running":
                 raise SAMPHubError("the hub is already running")
-            self.registry = self._new_registry()
+            methods = self._methods = self._new_methods()
             self._stop_event = threading.Event()
-            self._boxes = {}
             try:
                 self._std = RPCServer(
-                    _StandardApp(self),
+                    _StandardApp(methods, self._secret),
                     host=self._addr,
                     port=self._port,
                     ssl_context=self._server_ssl,
@@ -297,9 +302,9 @@ class SAMPHubServer(HubMethods):
             self._lockfile_path = path
             self._std.start()
             if self._web_profile:
-                self._start_web()
+                self._start_web(methods)
             self._state = "running"
-            self._last_activity = time.monotonic()
+            methods.touch()
             if self._timeout or self._client_timeout:
                 self._housekeeper = threading.Thread(
                     target=self._housekeep, name="samp-hub-housekeeper", daemon=True
@@ -309,10 +314,10 @@ class SAMPHubServer(HubMethods):
         if wait:
             self._stop_event.wait()
 
-    def _start_web(self) -> None:
+    def _start_web(self, methods: HubMethods) -> None:
         from hop.samp._web import WebProfileApp
 
-        app = WebProfileApp(self)
+        app = WebProfileApp(methods, consent=self._web_consent)
         try:
             server = RPCServer(app, host=self._addr, port=self._web_port, name="samp-hub-web")
         except OSError as exc:
@@ -341,18 +346,16 @@ class SAMPHubServer(HubMethods):
             if self._state != "running":
                 return
             self._state = "stopping"
-        self._broadcast(C.MTYPE_SHUTDOWN, {})
+        methods = self._methods
+        methods.broadcast(C.MTYPE_SHUTDOWN, {})
         deadline = time.monotonic() + _SHUTDOWN_FLUSH_S
-        for box in self._boxes_snapshot():
+        for box in methods.mailboxes():
             box.drain(deadline)
         self._stop_event.set()
-        for pending in self.registry.drain_calls():
+        for pending in methods.registry.drain_calls():
             if pending.waiter is not None:
                 pending.waiter.fail(SAMPHubError("the hub is shutting down"))
-        stuck: list[str] = []
-        for box in self._boxes_snapshot():
-            if not box.close(_JOIN_TIMEOUT_S) and isinstance(box, Outbox):
-                stuck.append(box.thread.name)
+        stuck = methods.close_mailboxes(_JOIN_TIMEOUT_S)
         for server in (self._std, self._web):
             if server is not None:
                 stuck += server.stop(_JOIN_TIMEOUT_S)
@@ -365,7 +368,6 @@ class SAMPHubServer(HubMethods):
             release_lockfile(self._lockfile_path, self._secret)
         with self._lock:
             self._std = self._web = self._housekeeper = None
-            self._boxes = {}
             self._state = "stopped"
             if self._secret_arg is None:
                 self._secret = secrets.token_hex(16)
@@ -394,112 +396,41 @@ class SAMPHubServer(HubMethods):
             )
 
     def _housekeep(self) -> None:
+        methods = self._methods
         while True:
             now = time.monotonic()
             deadlines = []
             if self._timeout:
-                deadlines.append(self._last_activity + self._timeout)
+                deadlines.append(methods.last_activity + self._timeout)
             if self._client_timeout:
-                for record in self.registry.clients():
+                for record in methods.registry.clients():
                     deadlines.append(record.last_seen + self._client_timeout)
                 if not deadlines:
                     deadlines.append(now + self._client_timeout)
             if self._stop_event.wait(max(0.0, min(deadlines) - now)):
                 return
             now = time.monotonic()
-            if self._timeout and now - self._last_activity >= self._timeout:
+            if self._timeout and now - methods.last_activity >= self._timeout:
                 logger.info("SAMP hub idle for %s s: stopping", self._timeout)
                 threading.Thread(target=self.stop, name="samp-hub-idle-stop").start()
                 return
             if self._client_timeout:
-                for record in self.registry.clients():
+                for record in methods.registry.clients():
                     if now - record.last_seen >= self._client_timeout:
-                        self._eject(record, "Timeout expired!")
-
-    # -- routing ----------------------------------------------------------------------
-
-    def _boxes_snapshot(self) -> list[Outbox | PullBox]:
-        with self._lock:
-            return list(self._boxes.values())
-
-    def _deliver(self, recipient: ClientRecord, method: str, args: tuple[Any, ...]) -> None:
-        if recipient.profile == HUB:
-            self._hub_receive(method, args)
-            return
-        with self._lock:
-            box = self._boxes.get(recipient.public_id)
-        if box is None or not box.put(method, args):
-            logger.debug("dropped %s to %s: no callback", method, recipient.public_id)
-
-    def _broadcast(self, mtype: str, params: dict[str, Any], exclude: str | None = None) -> None:
-        hub = self.registry.hub
-        message = {"samp.mtype": mtype, "samp.params": params}
-        for record in self.registry.recipients(hub, mtype):
-            if record.public_id != exclude:
-                self._deliver(record, "receiveNotification", (hub.public_id, message))
-
-    def _hub_receive(self, method: str, args: tuple[Any, ...]) -> None:
-        if method != "receiveCall":
-            return
-        _sender, msg_id, message = args
-        mtype = message.get("samp.mtype")
-        params = message.get("samp.params") or {}
-        if mtype == C.MTYPE_PING:
-            response: dict[str, Any] = {"samp.status": C.SAMP_STATUS_OK, "samp.result": {}}
-        elif mtype in ("x-samp.query.by-meta", "samp.query.by-meta"):
-            ids = self.registry.find_by_meta(str(params.get("key")), params.get("value"))
-            response = {"samp.status": C.SAMP_STATUS_OK, "samp.result": {"ids": ids}}
-        else:
-            response = {
-                "samp.status": C.SAMP_STATUS_ERROR,
-                "samp.error": {"samp.errortxt": f"the hub does not handle {mtype}"},
-            }
-        self._reply(self.registry.hub, msg_id, response)
-
-    def _web_allowed(self, sender: ClientRecord, recipient: ClientRecord, mtype: str) -> bool:
-        if sender.profile != WEB or not self._web_restrict:
-            return True
-        annotation = recipient.annotation_for(mtype) or {}
-        harmless = annotation.get("x-samp.mostly-harmless", annotation.get("samp.mostly-harmless"))
-        if harmless is not None:
-            return str(harmless) == "1"
-        return any(mtype_matches(p, mtype) for p in C.SAFE_MTYPES)
-
-    def _eject(self, record: ClientRecord, reason: str) -> None:
-        """Forcibly unregister a client: tell it why, then tell the others."""
-        try:
-            _, orphans = self.registry.unregister(record.private_key)
-        except SAMPHubError:
-            return  # already gone
-        logger.warning("ejecting SAMP client %s: %s", record.public_id, reason)
-        with self._lock:
-            box = self._boxes.pop(record.public_id, None)
-        if box is not None:
-            message = {"samp.mtype": C.MTYPE_DISCONNECT, "samp.params": {"reason": reason}}
-            if isinstance(box, Outbox) and threading.current_thread() is not box.thread:
-                box.put("receiveNotification", (self.registry.hub.public_id, message))
-                box.drain(time.monotonic() + 1.0)
-            elif isinstance(box, PullBox):
-                box.put("receiveNotification", (self.registry.hub.public_id, message))
-            box.close(_JOIN_TIMEOUT_S)
-        self._after_unregister(record, orphans)
-
-    def _after_unregister(self, record: ClientRecord, orphans: list[Any]) -> None:
-        for pending in orphans:
-            if pending.waiter is not None:
-                pending.waiter.fail(
-                    SAMPHubError(f"recipient {record.public_id} unregistered before replying")
-                )
-        self._broadcast(C.MTYPE_UNREGISTER, {"id": record.public_id})
+                        methods.eject(record, "Timeout expired!")
 
 
 class _StandardApp:
-    """HTTP app of the Standard Profile: XML-RPC ``samp.hub.*`` on any path."""
+    """HTTP app of the Standard Profile: XML-RPC ``samp.hub.*`` on any path.
 
-    def __init__(self, hub: SAMPHubServer) -> None:
-        self._hub = hub
+    Given the hub methods and the lockfile secret that registration needs.
+    """
+
+    def __init__(self, methods: HubMethods, secret: str) -> None:
+        self._methods = methods
+        self._secret = secret
         self._EXTRA: dict[str, tuple[Callable[..., Any], int]] = {
-            "setXmlrpcCallback": (hub.op_set_xmlrpc_callback, 1),
+            "setXmlrpcCallback": (methods.op_set_xmlrpc_callback, 1),
         }
 
     def handle(self, request: Request) -> Response:
@@ -509,7 +440,7 @@ class _StandardApp:
 
     def _dispatch(self, method: str, params: tuple[Any, ...]) -> Any:
         return dispatch_profile(
-            self._hub,
+            self._methods,
             method,
             params,
             prefix="samp.hub.",
@@ -520,8 +451,8 @@ class _StandardApp:
         )
 
     def _register(self, secret: Any) -> dict[str, str]:
-        hub = self._hub
-        if secret != hub._secret:
+        methods = self._methods
+        if secret != self._secret:
             raise SAMPHubError("wrong SAMP secret", code=C.FAULT_BAD_SECRET)
-        hub.touch()
-        return hub.reg_info(hub.register_client(STANDARD))
+        methods.touch()
+        return methods.reg_info(methods.register_client(STANDARD))

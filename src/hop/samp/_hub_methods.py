@@ -1,9 +1,13 @@
-"""The hub methods of SAMP 1.3, shared by the Standard and Web Profiles.
+"""The hub methods of SAMP 1.3 and the routing between clients, for one run of a hub.
 
-:class:`HubMethods` is mixed into :class:`~hop.samp._hub.SAMPHubServer`: each
-``op_*`` method is one hub method, called with the calling client's record (found from
-the private key by :func:`dispatch_keyed`) and the remaining XML-RPC arguments.
-Lifecycle, transport and delivery stay in :mod:`hop.samp._hub`.
+:class:`HubMethods` is a collaborator of :class:`~hop.samp._hub.SAMPHubServer`, made
+anew each time the hub starts. It owns the clients' mailboxes (an
+:class:`~hop.samp._delivery.Outbox` per callable Standard Profile client, a
+:class:`~hop.samp._delivery.PullBox` per Web Profile client) and is given the
+:class:`~hop.samp._registry.Registry` and the delivery settings. Each ``op_*`` method
+is one hub method, called with the calling client's record (found from the private
+key by :func:`dispatch_keyed`) and the remaining XML-RPC arguments. Both profiles'
+HTTP apps dispatch to it; lifecycle and transport stay in :mod:`hop.samp._hub`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from urllib.parse import urlsplit
 from hop.samp import _constants as C
 from hop.samp._delivery import Outbox, PullBox
 from hop.samp._errors import SAMPHubError
-from hop.samp._registry import WEB, ClientRecord, Registry, SyncWaiter, check_message
+from hop.samp._registry import (
+    HUB,
+    WEB,
+    ClientRecord,
+    Registry,
+    SyncWaiter,
+    check_message,
+    mtype_matches,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -45,40 +57,76 @@ def _parse_timeout(value: Any) -> float:
 
 
 class HubMethods:
-    """The SAMP hub methods; needs the state and delivery of ``SAMPHubServer``."""
+    """The SAMP hub methods of one hub run, and the mailboxes they deliver to.
 
-    registry: Registry
-    _lock: threading.RLock
-    _state: str
-    _boxes: dict[str, Outbox | PullBox]
-    _last_activity: float
-    _callback_timeout: float
-    _max_failures: int
-    _callback_ssl: ssl.SSLContext
+    Parameters
+    ----------
+    registry : Registry
+        The hub's state: clients, subscriptions, pending calls.
+    accepting : callable
+        ``accepting()`` says whether the hub still takes calls (False while stopping).
+    callback_timeout : float
+        Socket timeout of one callback to a Standard Profile client.
+    max_failures : int
+        Consecutive failed callbacks after which a client is ejected.
+    callback_ssl : ssl.SSLContext
+        For clients whose callback URL is https.
+    web_restrict : bool
+        Let Web clients send only :data:`SAFE_MTYPES` unless the recipient's
+        subscription says ``x-samp.mostly-harmless = "1"``.
+    """
 
-    def _deliver(self, recipient: ClientRecord, method: str, args: tuple[Any, ...]) -> None:
-        raise NotImplementedError
-
-    def _broadcast(self, mtype: str, params: dict[str, Any], exclude: str | None = None) -> None:
-        raise NotImplementedError
-
-    def _eject(self, record: ClientRecord, reason: str) -> None:
-        raise NotImplementedError
-
-    def _after_unregister(self, record: ClientRecord, orphans: list[Any]) -> None:
-        raise NotImplementedError
-
-    def _web_allowed(self, sender: ClientRecord, recipient: ClientRecord, mtype: str) -> bool:
-        raise NotImplementedError
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        accepting: Callable[[], bool],
+        callback_timeout: float,
+        max_failures: int,
+        callback_ssl: ssl.SSLContext,
+        web_restrict: bool,
+    ) -> None:
+        self.registry = registry
+        self._accepting = accepting
+        self._callback_timeout = callback_timeout
+        self._max_failures = max_failures
+        self._callback_ssl = callback_ssl
+        self._web_restrict = web_restrict
+        self._lock = threading.Lock()  # guards _boxes
+        self._boxes: dict[str, Outbox | PullBox] = {}
+        self.last_activity = time.monotonic()
+        """When a client last called the hub (``time.monotonic()``)."""
 
     def touch(self) -> None:
         """Note hub activity (for the inactivity timeout)."""
-        self._last_activity = time.monotonic()
+        self.last_activity = time.monotonic()
 
     def check_running(self) -> None:
         """Refuse calls while the hub is stopping."""
-        if self._state != "running":
+        if not self._accepting():
             raise SAMPHubError("the hub is shutting down")
+
+    # -- mailboxes
+
+    def mailbox(self, public_id: str) -> Outbox | PullBox | None:
+        """The mailbox of a client, if it has one."""
+        with self._lock:
+            return self._boxes.get(public_id)
+
+    def mailboxes(self) -> list[Outbox | PullBox]:
+        """A snapshot of every mailbox."""
+        with self._lock:
+            return list(self._boxes.values())
+
+    def close_mailboxes(self, timeout: float) -> list[str]:
+        """Close every mailbox; return the names of outbox threads that did not stop."""
+        with self._lock:
+            boxes, self._boxes = list(self._boxes.values()), {}
+        return [
+            box.thread.name
+            for box in boxes
+            if not box.close(timeout) and isinstance(box, Outbox)
+        ]
 
     def register_client(self, profile: str) -> ClientRecord:
         """Register a new client and announce it."""
@@ -88,7 +136,7 @@ class HubMethods:
             with self._lock:
                 self._boxes[record.public_id] = PullBox(record)
         traffic.info("register %s (%s)", record.public_id, profile)
-        self._broadcast(C.MTYPE_REGISTER, {"id": record.public_id})
+        self.broadcast(C.MTYPE_REGISTER, {"id": record.public_id})
         return record
 
     def reg_info(self, record: ClientRecord) -> dict[str, str]:
@@ -117,7 +165,7 @@ class HubMethods:
             self._boxes[me.public_id] = Outbox(
                 me,
                 url,
-                self._eject,
+                self.eject,
                 timeout=self._callback_timeout,
                 max_failures=self._max_failures,
                 ssl_context=self._callback_ssl if url.startswith("https") else None,
@@ -129,7 +177,7 @@ class HubMethods:
 
     def op_declare_metadata(self, me: ClientRecord, metadata: Any) -> str:
         self.registry.declare_metadata(me.private_key, metadata)
-        self._broadcast(C.MTYPE_METADATA, {"id": me.public_id, "metadata": dict(metadata)})
+        self.broadcast(C.MTYPE_METADATA, {"id": me.public_id, "metadata": dict(metadata)})
         return ""
 
     def op_get_metadata(self, me: ClientRecord, client_id: Any) -> dict[str, Any]:
@@ -137,7 +185,7 @@ class HubMethods:
 
     def op_declare_subscriptions(self, me: ClientRecord, subscriptions: Any) -> str:
         record = self.registry.declare_subscriptions(me.private_key, subscriptions)
-        self._broadcast(
+        self.broadcast(
             C.MTYPE_SUBSCRIPTIONS, {"id": me.public_id, "subscriptions": record.subscriptions}
         )
         return ""
@@ -168,7 +216,7 @@ class HubMethods:
         mtype = check_message(message)
         recipient = self._target(me, recipient_id, mtype)
         traffic.info("notify %s -> %s %s", me.public_id, recipient.public_id, message)
-        self._deliver(recipient, "receiveNotification", (me.public_id, message))
+        self.deliver(recipient, "receiveNotification", (me.public_id, message))
         return ""
 
     def op_notify_all(self, me: ClientRecord, message: Any) -> list[str]:
@@ -177,7 +225,7 @@ class HubMethods:
         traffic.info("notifyAll %s -> %s %s", me.public_id, [r.public_id for r in recipients],
                      message)
         for recipient in recipients:
-            self._deliver(recipient, "receiveNotification", (me.public_id, message))
+            self.deliver(recipient, "receiveNotification", (me.public_id, message))
         return [r.public_id for r in recipients]
 
     def op_call(self, me: ClientRecord, recipient_id: Any, msg_tag: Any, message: Any) -> str:
@@ -187,7 +235,7 @@ class HubMethods:
         recipient = self._target(me, recipient_id, mtype)
         msg_id = self.registry.new_call(me, recipient, msg_tag)
         traffic.info("call %s -> %s [%s] %s", me.public_id, recipient.public_id, msg_id, message)
-        self._deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
+        self.deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
         return msg_id
 
     def op_call_all(self, me: ClientRecord, msg_tag: Any, message: Any) -> dict[str, str]:
@@ -200,7 +248,7 @@ class HubMethods:
             ids[recipient.public_id] = msg_id
             traffic.info("callAll %s -> %s [%s] %s", me.public_id, recipient.public_id, msg_id,
                          message)
-            self._deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
+            self.deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
         return ids
 
     def op_call_and_wait(
@@ -214,7 +262,7 @@ class HubMethods:
         msg_id = self.registry.new_call(me, recipient, None, waiter)
         traffic.info("callAndWait %s -> %s [%s] %s", me.public_id, recipient.public_id, msg_id,
                      message)
-        self._deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
+        self.deliver(recipient, "receiveCall", (me.public_id, msg_id, message))
         limit = seconds if seconds > 0 else _MAX_SYNC_WAIT_S
         if not waiter.wait(min(limit, _MAX_SYNC_WAIT_S)):
             self.registry.cancel_call(msg_id)
@@ -239,8 +287,81 @@ class HubMethods:
         if sender is None:
             logger.debug("reply to %s dropped: sender %s is gone", msg_id, pending.sender_id)
             return
-        self._deliver(sender, "receiveResponse", (me.public_id, pending.msg_tag, dict(response)))
+        self.deliver(sender, "receiveResponse", (me.public_id, pending.msg_tag, dict(response)))
 
+    # -- routing
+
+    def deliver(self, recipient: ClientRecord, method: str, args: tuple[Any, ...]) -> None:
+        """Queue ``samp.client.<method>`` for a client (the hub answers its own calls)."""
+        if recipient.profile == HUB:
+            self._hub_receive(method, args)
+            return
+        with self._lock:
+            box = self._boxes.get(recipient.public_id)
+        if box is None or not box.put(method, args):
+            logger.debug("dropped %s to %s: no callback", method, recipient.public_id)
+
+    def broadcast(self, mtype: str, params: dict[str, Any], exclude: str | None = None) -> None:
+        """Notify every client subscribed to ``mtype`` (but ``exclude``) from the hub."""
+        hub = self.registry.hub
+        message = {"samp.mtype": mtype, "samp.params": params}
+        for record in self.registry.recipients(hub, mtype):
+            if record.public_id != exclude:
+                self.deliver(record, "receiveNotification", (hub.public_id, message))
+
+    def _hub_receive(self, method: str, args: tuple[Any, ...]) -> None:
+        if method != "receiveCall":
+            return
+        _sender, msg_id, message = args
+        mtype = message.get("samp.mtype")
+        params = message.get("samp.params") or {}
+        if mtype == C.MTYPE_PING:
+            response: dict[str, Any] = {"samp.status": C.SAMP_STATUS_OK, "samp.result": {}}
+        elif mtype in ("x-samp.query.by-meta", "samp.query.by-meta"):
+            ids = self.registry.find_by_meta(str(params.get("key")), params.get("value"))
+            response = {"samp.status": C.SAMP_STATUS_OK, "samp.result": {"ids": ids}}
+        else:
+            response = {
+                "samp.status": C.SAMP_STATUS_ERROR,
+                "samp.error": {"samp.errortxt": f"the hub does not handle {mtype}"},
+            }
+        self._reply(self.registry.hub, msg_id, response)
+
+    def _web_allowed(self, sender: ClientRecord, recipient: ClientRecord, mtype: str) -> bool:
+        if sender.profile != WEB or not self._web_restrict:
+            return True
+        annotation = recipient.annotation_for(mtype) or {}
+        harmless = annotation.get("x-samp.mostly-harmless", annotation.get("samp.mostly-harmless"))
+        if harmless is not None:
+            return str(harmless) == "1"
+        return any(mtype_matches(p, mtype) for p in C.SAFE_MTYPES)
+
+    def eject(self, record: ClientRecord, reason: str) -> None:
+        """Forcibly unregister a client: tell it why, then tell the others."""
+        try:
+            _, orphans = self.registry.unregister(record.private_key)
+        except SAMPHubError:
+            return  # already gone
+        logger.warning("ejecting SAMP client %s: %s", record.public_id, reason)
+        with self._lock:
+            box = self._boxes.pop(record.public_id, None)
+        if box is not None:
+            message = {"samp.mtype": C.MTYPE_DISCONNECT, "samp.params": {"reason": reason}}
+            if isinstance(box, Outbox) and threading.current_thread() is not box.thread:
+                box.put("receiveNotification", (self.registry.hub.public_id, message))
+                box.drain(time.monotonic() + 1.0)
+            elif isinstance(box, PullBox):
+                box.put("receiveNotification", (self.registry.hub.public_id, message))
+            box.close(_JOIN_TIMEOUT_S)
+        self._after_unregister(record, orphans)
+
+    def _after_unregister(self, record: ClientRecord, orphans: list[Any]) -> None:
+        for pending in orphans:
+            if pending.waiter is not None:
+                pending.waiter.fail(
+                    SAMPHubError(f"recipient {record.public_id} unregistered before replying")
+                )
+        self.broadcast(C.MTYPE_UNREGISTER, {"id": record.public_id})
 
 
 # Hub method name -> (handler, number of arguments after the private key).

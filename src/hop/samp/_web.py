@@ -21,17 +21,15 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from hop.samp import _constants as C
 from hop.samp._delivery import PullBox
 from hop.samp._errors import SAMPHubError
 from hop.samp._http import Request, Response, xmlrpc_reply
+from hop.samp._hub_methods import HubMethods, dispatch_profile
 from hop.samp._registry import WEB, ClientRecord
-
-if TYPE_CHECKING:
-    from hop.samp._hub import SAMPHubServer
 
 __all__ = ["WebProfileApp", "is_public_url"]
 
@@ -93,10 +91,22 @@ def _truthy(value: Any) -> bool:
 
 
 class WebProfileApp:
-    """HTTP app serving the Web Profile for one hub."""
+    """HTTP app serving the Web Profile for one run of a hub.
 
-    def __init__(self, hub: SAMPHubServer) -> None:
-        self._hub = hub
+    Parameters
+    ----------
+    methods : HubMethods
+        The hub methods, with the registry and the clients' mailboxes they own.
+    consent : callable, optional
+        The hub's ``web_consent`` hook; without one every registration is refused.
+    """
+
+    def __init__(
+        self, methods: HubMethods, *, consent: Callable[[dict[str, Any]], bool] | None
+    ) -> None:
+        self._methods = methods
+        self._registry = methods.registry
+        self._consent = consent
         self.port = 0
         self._consent_lock = threading.Lock()
         self._extra: dict[str, tuple[Callable[..., Any], int]] = {
@@ -149,7 +159,7 @@ class WebProfileApp:
         parts = urlsplit(request.path)
         key = parts.path[len("/translator/") :]
         try:
-            record = self._hub.registry.client(key)
+            record = self._registry.client(key)
         except SAMPHubError:
             return 403, cors, b"unknown private key\n"
         if record.profile != WEB:
@@ -172,14 +182,12 @@ class WebProfileApp:
     # -- XML-RPC --------------------------------------------------------------------
 
     def _dispatch(self, method: str, params: tuple[Any, ...], request: Request) -> Any:
-        from hop.samp._hub_methods import dispatch_profile
-
         # Refused by name so a Web client hears why: this profile has no callback
         # URLs, its clients pull their callbacks instead.
         if method == "samp.webhub.setXmlrpcCallback":
             raise SAMPHubError("setXmlrpcCallback is not part of the Web Profile")
         return dispatch_profile(
-            self._hub,
+            self._methods,
             method,
             params,
             prefix="samp.webhub.",
@@ -190,8 +198,8 @@ class WebProfileApp:
         )
 
     def _register(self, identity: Any, request: Request) -> dict[str, str]:
-        hub = self._hub
-        hub.check_running()
+        methods = self._methods
+        methods.check_running()
         if isinstance(identity, str):
             identity = {"samp.name": identity}  # pre-1.3 drafts sent a bare name
         if not isinstance(identity, Mapping) or not isinstance(identity.get("samp.name"), str):
@@ -203,7 +211,7 @@ class WebProfileApp:
             "referer": request.headers.get("Referer"),
             "address": request.client_address[0],
         }
-        consent = hub._web_consent
+        consent = self._consent
         if consent is None:
             raise SAMPHubError(
                 "Web Profile registration refused: this hub has no way to ask for consent",
@@ -217,15 +225,15 @@ class WebProfileApp:
                 allowed = False
         if not allowed:
             raise SAMPHubError("Web Profile registration refused by the user", code=C.FAULT_REFUSED)
-        record = hub.register_client(WEB)
-        reg = hub.reg_info(record)
+        record = methods.register_client(WEB)
+        reg = methods.reg_info(record)
         reg["samp.url-translator"] = (
             f"http://localhost:{self.port}/translator/{record.private_key}?ref="
         )
         return reg
 
     def _allow_reverse_callbacks(self, me: ClientRecord, allow: Any) -> str:
-        self._hub.registry.set_callback(me.private_key, None, _truthy(allow))
+        self._registry.set_callback(me.private_key, None, _truthy(allow))
         return ""
 
     def _pull_callbacks(self, me: ClientRecord, timeout: Any) -> list[dict[str, Any]]:
@@ -233,8 +241,7 @@ class WebProfileApp:
             seconds = float(timeout)
         except (TypeError, ValueError):
             raise SAMPHubError(f"timeout must be a number of seconds, not {timeout!r}") from None
-        with self._hub._lock:
-            box = self._hub._boxes.get(me.public_id)
+        box = self._methods.mailbox(me.public_id)
         if not isinstance(box, PullBox):
             return []
         return box.pull(seconds)

@@ -66,3 +66,20 @@ def test_importing_hop_samp_loads_no_server_or_client_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_hub_server_shows_its_lifecycle_not_the_hub_methods() -> None:
+    # The SAMP hub methods live on a collaborator (hop.samp._hub_methods.HubMethods);
+    # the server's public surface is its lifecycle and what it serves.
+    public = {name for name in dir(hop.samp.SAMPHubServer) if not name.startswith("_")}
+    assert public == {
+        "get_mtype_subtypes",
+        "id",
+        "is_running",
+        "lockfile",
+        "params",
+        "registry",
+        "start",
+        "stop",
+        "web_port",
+    }
