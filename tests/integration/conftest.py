@@ -14,8 +14,12 @@ unique_group
 kafka_url(topic, listener="plaintext", user=None) -> str
     ``kafka://[user@]127.0.0.1:<port>/<topic>`` for the given listener.
 
-Every test in this folder gets the ``broker`` marker. Outside CI a broker that cannot
-start skips these tests; in CI (``CI=true``) it fails them.
+A test gets the ``broker`` marker when it uses a Kafka broker: through one of the
+fixtures that start one (:data:`BROKER_FIXTURES`), or by saying so itself (a test that
+runs ``hop dev-broker`` or the demo is marked in its module). The other tests here
+(SAMP, upstream peers, unreachable ports) need no broker and are not marked. Outside
+CI a broker that cannot start skips the tests that need it; in CI (``CI=true``) it
+fails them.
 """
 
 from __future__ import annotations
@@ -23,20 +27,21 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 
 import pytest
 
 from _brokers import running_broker
 from hop.testing import KafkaBroker
 
-_HERE = Path(__file__).parent
+#: Fixtures that start a Kafka broker; a test using one, even indirectly, uses a broker.
+BROKER_FIXTURES = frozenset({"kafka_broker", "own_broker"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # This hook sees every collected item, not only this folder's.
+    # This hook sees every collected item, not only this folder's; fixturenames holds
+    # the fixtures a test uses directly and through other fixtures.
     for item in items:
-        if _HERE in item.path.parents:
+        if BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
 
 

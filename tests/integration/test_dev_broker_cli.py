@@ -12,10 +12,13 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from hop import Stream
 from hop.io import StartPosition
 
 
+@pytest.mark.broker
 def test_dev_broker_creates_topics_serves_them_and_stops_on_ctrl_c():
     proc = subprocess.Popen(
         [sys.executable, "-m", "hop.cli", "dev-broker", "--plaintext-port", "0", "-t", "alerts:2",

@@ -177,6 +177,7 @@ def test_every_public_module_imports_from_the_installed_wheel(venv: Venv) -> Non
     assert not [m for m in got["modules"] if m.startswith("hop.tests") or "._" in m]
 
 
+@pytest.mark.broker  # the demo starts its own
 def test_demo_runs_from_the_installed_wheel_against_a_real_broker(venv: Venv) -> None:
     proc = venv.run("python", "-m", "hop.demo", "--plain", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
