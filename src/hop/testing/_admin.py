@@ -1,9 +1,10 @@
-"""Admin helpers of the test broker: topics, ACLs and SCRAM users over PLAINTEXT.
+"""Administration of the test broker: topics, ACLs and SCRAM users over PLAINTEXT.
 
-They use confluent-kafka's AdminClient as the super user (PLAINTEXT clients are
-``User:ANONYMOUS``). Changes reach the broker through the KRaft metadata log a moment
-after the controller acknowledges them, so each helper also waits, with a deadline,
-until the change is visible.
+:class:`BrokerAdmin` is a collaborator of :class:`~hop.testing.broker.KafkaBroker`:
+it owns the confluent-kafka AdminClient, connected as the super user (PLAINTEXT
+clients are ``User:ANONYMOUS``), and is given how to reach the broker. Changes reach
+the broker through the KRaft metadata log a moment after the controller acknowledges
+them, so each operation also waits, with a deadline, until the change is visible.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from hop.testing._errors import BrokerError
 from hop.testing._props import check_users
 
+__all__ = ["BrokerAdmin"]
+
 _ADMIN_TIMEOUT_S = 30.0
 _POLL_S = 0.05
 
@@ -22,23 +25,30 @@ _TOPIC_OPERATIONS = ("READ", "WRITE", "DESCRIBE")
 _GROUP_OPERATIONS = ("READ", "DESCRIBE")
 
 
+class BrokerAdmin:
+    """Topic, ACL and user management of one test broker.
 
-class AdminHelpers:
-    """Topic, ACL and user management; mixed into :class:`~hop.testing.broker.KafkaBroker`."""
+    Parameters
+    ----------
+    config : callable
+        ``config()`` returns the librdkafka settings of a super-user admin client;
+        asked each time a client is made, so a broker that moved ports is followed.
+    """
 
-    users: dict[str, str]
-    _admin: Any
+    def __init__(self, config: Callable[[], dict[str, Any]]) -> None:
+        self._config = config
+        self._client: Any = None
 
-    def admin_config(self) -> dict[str, Any]:
-        """Return librdkafka settings for a super-user admin client over PLAINTEXT."""
-        raise NotImplementedError
+    def reset(self) -> None:
+        """Forget the admin client (the broker stopped); the next call makes a new one."""
+        self._client = None
 
     def _admin_client(self) -> Any:
-        if self._admin is None:
+        if self._client is None:
             from confluent_kafka.admin import AdminClient
 
-            self._admin = AdminClient(self.admin_config())
-        return self._admin
+            self._client = AdminClient(self._config())
+        return self._client
 
     def _result(self, future: Any, what: str, timeout: float = _ADMIN_TIMEOUT_S) -> Any:
         try:
@@ -151,7 +161,6 @@ class AdminHelpers:
         upsert = UserScramCredentialUpsertion(name, info, password.encode())
         futures = self._admin_client().alter_user_scram_credentials([upsert])
         self._result(futures[name], f"creating user {name!r}")
-        self.users[name] = password
 
         def known() -> bool:
             future = self._admin_client().describe_user_scram_credentials([name])[name]

@@ -37,7 +37,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from hop.errors import HopError
-from hop.testing._admin import AdminHelpers
+from hop.testing._admin import BrokerAdmin
 from hop.testing._errors import BrokerError
 from hop.testing._jars import KAFKA_VERSION, ensure_kafka_jars
 from hop.testing._props import (
@@ -136,7 +136,7 @@ def _java() -> str:
     return java
 
 
-class KafkaBroker(AdminHelpers):
+class KafkaBroker:
     """A single-node Kafka broker in a child JVM, with SCRAM users and ACLs.
 
     Parameters
@@ -192,7 +192,7 @@ class KafkaBroker(AdminHelpers):
         self.wrong_ca_file = self.data_dir / "tls" / "wrong-ca.pem"
         self.startup_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._admin: Any = None
+        self._admin = BrokerAdmin(self.admin_config)
 
     # ----------------------------------------------------------------- addresses
 
@@ -244,6 +244,77 @@ class KafkaBroker(AdminHelpers):
         if listener == "sasl_ssl":
             config["ssl.ca.location"] = str(self.ca_file)
         return config
+
+    # ----------------------------------------------------------------- administration
+    # Done by the BrokerAdmin collaborator (hop.testing._admin), as the super user.
+
+    def create_topic(
+        self, name: str, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> None:
+        """Create a topic and wait until every partition has a leader.
+
+        Parameters
+        ----------
+        name : str
+        partitions : int
+        config : mapping, optional
+            Topic configuration, e.g. ``{"max.message.bytes": "2097152"}``.
+        """
+        self._admin.create_topic(name, partitions, config)
+
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic and wait until the broker no longer lists it."""
+        self._admin.delete_topic(name)
+
+    def list_topics(self) -> set[str]:
+        """Return the names of the topics that exist, internal ones included."""
+        return self._admin.list_topics()
+
+    def grant(
+        self,
+        user: str,
+        topic: str | None = None,
+        group: str | None = None,
+        operations: Sequence[str] | None = None,
+        *,
+        prefixed: bool = False,
+    ) -> None:
+        """Allow ``user`` operations on a topic and/or consumer group, and wait until enforced.
+
+        Parameters
+        ----------
+        user : str
+            The SCRAM user name (the principal is ``User:<user>``).
+        topic, group : str, optional
+            The resources; at least one.
+        operations : sequence of str, optional
+            Kafka ACL operations such as ``"READ"``, ``"WRITE"``, ``"DESCRIBE"``,
+            ``"ALL"``. Default: READ, WRITE and DESCRIBE on a topic; READ and
+            DESCRIBE on a group.
+        prefixed : bool
+            Treat the names as prefixes rather than literal names.
+        """
+        self._admin.grant(user, topic, group, operations, prefixed=prefixed)
+
+    def revoke(
+        self,
+        user: str,
+        topic: str | None = None,
+        group: str | None = None,
+        operations: Sequence[str] | None = None,
+        *,
+        prefixed: bool = False,
+    ) -> None:
+        """Remove what :meth:`grant` with the same arguments gave, and wait until enforced."""
+        self._admin.revoke(user, topic, group, operations, prefixed=prefixed)
+
+    def add_user(self, name: str, password: str) -> None:
+        """Create (or change the password of) a SCRAM-SHA-512 user and wait until it exists.
+
+        The user is added to :attr:`users`, so :meth:`client_config` can connect as it.
+        """
+        self._admin.add_user(name, password)
+        self.users[name] = password
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -305,7 +376,7 @@ class KafkaBroker(AdminHelpers):
 
     def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Stop the broker: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent."""
-        self._admin = None
+        self._admin.reset()
         proc = self._proc
         if proc is not None and proc.poll() is None:
             self._signal(signal.SIGTERM)
@@ -319,7 +390,7 @@ class KafkaBroker(AdminHelpers):
 
     def kill(self) -> None:
         """Kill the JVM with SIGKILL, as a crash would; the data stays for :meth:`restart`."""
-        self._admin = None
+        self._admin.reset()
         proc = self._proc
         if proc is not None and proc.poll() is None:
             self._signal(signal.SIGKILL)
