@@ -1,5 +1,9 @@
 """The format registry: built-in models plus ``hop_plugin`` entry points.
 
+A pure lookup from format name to model class; what is built on it (the
+``Deserializer`` enum, :mod:`hop._deserializer`; the codec, :mod:`hop._codec`)
+lives elsewhere and imports this module, never the other way round.
+
 Built on first use, not at import: importing :mod:`hop` must not import every
 installed plugin. A plugin that fails to import or whose hook fails is left out with
 one log line naming it; the other formats still work. When two plugins register the
@@ -12,7 +16,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import threading
-from enum import Enum
 from typing import Any
 
 import pluggy
@@ -21,7 +24,7 @@ from hop import models as _builtin_models
 from hop import plugins
 from hop.models import MessageModel
 
-__all__ = ["ENTRY_POINT_GROUP", "deserializer_enum", "models", "reset"]
+__all__ = ["ENTRY_POINT_GROUP", "models", "reset"]
 
 logger = logging.getLogger("hop")
 
@@ -30,8 +33,6 @@ ENTRY_POINT_GROUP = "hop_plugin"
 
 _lock = threading.Lock()
 _models: dict[str, type[MessageModel]] | None = None
-_enum: Any = None
-_unpack: Any = None
 
 
 def _plugin_manager() -> tuple[pluggy.PluginManager, list[str]]:
@@ -127,61 +128,6 @@ def reset() -> None:
 
     For tests and for programs that install a plugin while running.
     """
-    global _models, _enum
+    global _models
     with _lock:
         _models = None
-        _enum = None
-
-
-class _DeserializerMixin:
-    """Methods of the :data:`hop.io.Deserializer` enum."""
-
-    value: Any
-
-    @classmethod
-    def deserialize(cls, message: Any) -> MessageModel:
-        """Deserialize a stream message and instantiate a model.
-
-        Parameters
-        ----------
-        message : confluent_kafka.Message or alike
-            An object with ``value()`` and ``headers()``.
-
-        Returns
-        -------
-        MessageModel
-            The model the ``_format`` header (or the legacy rules) selects. A message
-            that cannot be decoded becomes a :class:`~hop.models.Blob` with a warning.
-        """
-        global _unpack
-        if _unpack is None:
-            from hop._codec import unpack as _unpack  # hop._codec imports this module
-        # The message itself names where it came from, formatted only if it fails.
-        model: MessageModel = _unpack(message.value(), message.headers(), where=message)
-        return model
-
-    def load(self, input_: Any) -> MessageModel:
-        """Create a model of this format from a file object or its contents."""
-        result: MessageModel = self.value.load(input_)
-        return result
-
-    def load_file(self, input_file: str) -> MessageModel:
-        """Create a model of this format from a file."""
-        result: MessageModel = self.value.load_file(input_file)
-        return result
-
-
-def deserializer_enum() -> Any:
-    """Return the ``Deserializer`` enum: one member per format, valued by its model."""
-    global _enum
-    if _enum is None:
-        registry = models()
-        with _lock:
-            if _enum is None:
-                _enum = Enum(  # type: ignore[misc]
-                    "Deserializer",
-                    list(registry.items()),
-                    module="hop.io",
-                    type=_DeserializerMixin,
-                )
-    return _enum

@@ -2,7 +2,8 @@
 
 Everything here is re-exported from private modules (one concept each):
 ``_stream`` (Stream, credential choice), ``_producer``, ``_consumer``, ``_config``
-(all Kafka settings) and ``_kafka_errors`` (librdkafka errors -> :mod:`hop.errors`).
+(all Kafka settings), ``_kafka_errors`` (librdkafka errors -> :mod:`hop.errors`) and
+``_deserializer`` (the ``Deserializer`` enum, built on the format registry).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = [  # noqa: F822 (Deserializer is built lazily by __getattr__)
 def __getattr__(name: str) -> Any:
     # The format registry loads plugins; build it on first use, not at import.
     if name == "Deserializer":
-        from hop._registry import deserializer_enum
+        from hop._deserializer import deserializer_enum
 
         return deserializer_enum()
     raise AttributeError(f"module 'hop.io' has no attribute {name!r}")

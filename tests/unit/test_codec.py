@@ -11,7 +11,7 @@ import pytest
 
 from _data import HOP_CLIENT, needs_testdata
 from hop import _codec, _samples
-from hop._registry import deserializer_enum
+from hop._deserializer import deserializer_enum
 from hop.errors import ConfigurationError
 from hop.models import (
     AvroBlob,

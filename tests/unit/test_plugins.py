@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hop import _codec, _registry
+from hop._deserializer import deserializer_enum
 from hop.models import JSONBlob, VOEvent
 from plugin_pkg import donut_paths, make_distribution
 
@@ -43,7 +44,7 @@ def write_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, sou
 
 def test_installed_plugin_model_joins_the_registry_and_the_deserializer(donut: type) -> None:
     assert donut.__name__ == "Donut"
-    enum = _registry.deserializer_enum()
+    enum = deserializer_enum()
     assert enum.DONUT.value is donut
     assert enum.VOEVENT.value is VOEvent  # built-ins are still there
 
@@ -59,7 +60,7 @@ def test_plugin_model_round_trips_through_the_codec(donut: type) -> None:
 def test_plugin_model_loads_files_through_the_deserializer(donut: type, tmp_path: Path) -> None:
     path = tmp_path / "donut.json"
     path.write_text('{"category": "cake", "flavor": "lemon", "has_filling": true}')
-    loaded = _registry.deserializer_enum().DONUT.load_file(str(path))
+    loaded = deserializer_enum().DONUT.load_file(str(path))
     assert loaded == donut(category="cake", flavor="lemon", has_filling=True)
 
 
