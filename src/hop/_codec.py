@@ -60,10 +60,10 @@ def normalize_headers(
     for item in items:
         try:
             key, value = item
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             raise ConfigurationError(
                 f"a header must be a (key, value) pair, got {item!r}"
-            ) from None
+            ) from exc
         if not isinstance(key, str):
             raise ConfigurationError(f"header names must be str, got {key!r}")
         if not allow_reserved and key.startswith("_"):
@@ -92,11 +92,11 @@ def _payload(message: Any) -> tuple[bytes, str]:
         return bytes(message), _BLOB
     try:
         return json_dumps(message).encode("utf-8"), _JSON
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
         raise TypeError(
             f"Unable to pack a message of type {type(message).__name__} which is not bytes "
             "and cannot be serialized to JSON"
-        ) from None
+        ) from exc
 
 
 def pack(

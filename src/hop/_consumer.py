@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from hop import _codec, errors
 from hop._config import ConsumerConfig
 from hop._kafka_errors import ClientErrors, kafka_errors, translate
+from hop._lifecycle import State
 from hop.models import MessageModel
 
 __all__ = ["Consumer", "Metadata", "StartPosition"]
@@ -131,11 +132,6 @@ def _check_read_options(method: str, batch_size: int, extra: dict[str, Any]) -> 
         raise errors.ConfigurationError("batch_size must be at least 1")
 
 
-class _State(enum.Enum):
-    OPEN = 1
-    CLOSED = 2
-
-
 class Consumer:
     """An event stream opened for reading one or more topics.
 
@@ -166,7 +162,7 @@ class Consumer:
         ignoretest: bool = True,
         **kwargs: Any,
     ) -> None:
-        self._state = _State.CLOSED
+        self._state = State.CREATED
         self.auth = kwargs.pop("auth", None)
         start_at = kwargs.pop("start_at", StartPosition.LATEST)
         read_forever = kwargs.pop("read_forever", True)
@@ -211,7 +207,7 @@ class Consumer:
         conf["error_cb"] = self._client_errors
         with kafka_errors(f"connecting to {self._brokers}"):
             self._consumer = confluent_kafka.Consumer(conf)
-        self._state = _State.OPEN
+        self._state = State.RUNNING
         try:
             self._check_topics()
             with kafka_errors(f"subscribing to {', '.join(self.topics)}"):
@@ -324,8 +320,8 @@ class Consumer:
             yield batch
 
     def _require_open(self) -> None:
-        if self._state is not _State.OPEN:
-            raise errors.HopError("this stream is closed")
+        if self._state is not State.RUNNING:
+            raise errors.StreamClosedError("this stream is closed")
 
     def _event(self, msg: Any) -> None:
         """Handle a message that carries an error: end of a partition, or a failure."""
@@ -417,7 +413,7 @@ class Consumer:
                 if autocommit:
                     self._store_handled(batch)
         finally:
-            if autocommit and current is not None and self._state is _State.OPEN:
+            if autocommit and current is not None and self._state is State.RUNNING:
                 # Left mid-batch (break, exception): the message in hand is not handled.
                 self._store_handled(batch[: batch.index(current)])
 
@@ -468,10 +464,10 @@ class Consumer:
         return {name: t for name, t in meta.topics.items() if t.error is None}
 
     def _shutdown(self, commit: bool) -> None:
-        if self._state is _State.CLOSED and not hasattr(self, "_consumer"):
+        if self._state is not State.RUNNING and not hasattr(self, "_consumer"):
             return
         consumer = self.__dict__.pop("_consumer", None)
-        self._state = _State.CLOSED
+        self._state = State.STOPPED
         if consumer is None:
             return
         try:
@@ -496,7 +492,7 @@ class Consumer:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_state", _State.CLOSED) is _State.OPEN:
+        if getattr(self, "_state", State.STOPPED) is State.RUNNING:
             warnings.warn(
                 "a hop Consumer was garbage-collected without close(); use "
                 "`with stream.open(...)` or call close().",

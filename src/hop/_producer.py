@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -16,6 +15,7 @@ from confluent_kafka import KafkaError
 from hop import _codec, errors
 from hop._config import ProducerConfig
 from hop._kafka_errors import ClientErrors, kafka_errors, translate
+from hop._lifecycle import State
 
 __all__ = ["Producer", "raise_delivery_errors"]
 
@@ -37,11 +37,6 @@ def raise_delivery_errors(err: KafkaError | None, msg: Any) -> None:
         err = msg.error()
     if err is not None:
         raise translate(err, action="delivery failed", topic=msg.topic() if msg else None)
-
-
-class _State(enum.Enum):
-    OPEN = 1
-    CLOSED = 2
 
 
 class Producer:
@@ -94,7 +89,7 @@ class Producer:
         self._next_poll = 0.0
         with kafka_errors(f"connecting to {brokers}"):
             self._producer = confluent_kafka.Producer(conf)
-        self._state = _State.OPEN
+        self._state = State.RUNNING
 
     # -- callbacks (run on the calling thread, inside poll/flush) ---------------------
 
@@ -150,8 +145,8 @@ class Producer:
     # -- writing --------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        if self._state is not _State.OPEN:
-            raise errors.HopError("this stream is closed")
+        if self._state is not State.RUNNING:
+            raise errors.StreamClosedError("this stream is closed")
         if self._client_errors.failure is not None:
             raise self._client_errors.failure
 
@@ -245,7 +240,7 @@ class Producer:
     ) -> None:
         # The per-message path: every check that is not needed is skipped, and the slow
         # cases (closed, queue full, errors) are handled out of line.
-        if self._state is not _State.OPEN or self._client_errors.failure is not None:
+        if self._state is not State.RUNNING or self._client_errors.failure is not None:
             self._check_open()
         topic = topic or self.default_topic
         if topic is None:
@@ -317,7 +312,7 @@ class Producer:
         return int(self._producer.poll(timeout))
 
     def __len__(self) -> int:
-        return len(self._producer) if self._state is _State.OPEN else 0
+        return len(self._producer) if self._state is State.RUNNING else 0
 
     def _raise_failures(self) -> None:
         with self._lock:
@@ -381,7 +376,7 @@ class Producer:
         hop.errors.DeliveryError
             When messages could not be delivered in time, or a delivery failed.
         """
-        if self._state is _State.CLOSED:
+        if self._state is State.STOPPED:
             return 0
         try:
             remaining = self.flush(timeout)
@@ -398,7 +393,7 @@ class Producer:
                 )
             return 0
         finally:
-            self._state = _State.CLOSED
+            self._state = State.STOPPED
             self._producer = _ClosedProducer()  # type: ignore[assignment]
 
     def __enter__(self) -> Producer:
@@ -416,7 +411,7 @@ class Producer:
             logger.error("while closing after an error: %s", close_exc)
 
     def __del__(self) -> None:
-        if getattr(self, "_state", _State.CLOSED) is _State.OPEN:
+        if getattr(self, "_state", State.STOPPED) is State.RUNNING:
             warnings.warn(
                 "a hop Producer was garbage-collected without close(); queued messages may be "
                 "lost. Use `with stream.open(...)` or call close().",
@@ -432,7 +427,7 @@ class _ClosedProducer:
         return 0
 
     def __getattr__(self, name: str) -> Any:
-        raise errors.HopError("this stream is closed")
+        raise errors.StreamClosedError("this stream is closed")
 
 
 def _timeout_seconds(timeout: Any, default: float | None) -> float | None:

@@ -43,7 +43,7 @@ def _select_credential(creds: Any, broker: str, username: str | None, url: str) 
         raise errors.AmbiguousCredentialError(
             f"{exc}\nTo select a specific credential to use, embed its username in the URL:\n"
             f"  kafka://<username>@{url.split('://', 1)[-1].split('@')[-1]}"
-        ) from None
+        ) from exc
 
 
 class Stream:

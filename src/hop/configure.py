@@ -63,11 +63,11 @@ def get_config_path(type: str = "general", *, env: Mapping[str, str] | None = No
     """
     try:
         file_name = _FILE_NAMES[type]
-    except KeyError:
+    except KeyError as exc:
         known = ", ".join(repr(t) for t in _FILE_NAMES)
         raise ConfigurationError(
             f"Unknown configuration type: {type!r} (expected one of {known})"
-        ) from None
+        ) from exc
     environ = os.environ if env is None else env
     base = environ.get("XDG_CONFIG_HOME") or ""
     if not base:
@@ -211,7 +211,7 @@ def load_config(
             try:
                 values[name] = _parse_bool(environ[variable])
             except ConfigurationError as exc:
-                raise ConfigurationError(f"environment variable {variable}: {exc}") from None
+                raise ConfigurationError(f"environment variable {variable}: {exc}") from exc
     values.update(_checked_settings(overrides, "arguments"))
     return Config(**values)
 

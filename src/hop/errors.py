@@ -1,32 +1,55 @@
-"""The exceptions that skyhop raises.
+"""The exceptions and warnings that skyhop raises.
 
 Every error the library raises on purpose derives from :class:`HopError`, so one
 ``except HopError`` catches them all. Where the hop-client documentation names a
 built-in type (``ValueError`` for a bad URL, ``KeyError`` for an unknown format,
 ``PermissionError`` for an unsafe file), the class also derives from that type, so
-code written for upstream keeps catching what it caught before::
+code written for upstream keeps catching what it caught before. The whole tree, with
+the classes that :mod:`hop.samp`, :mod:`hop.testing` and :mod:`igwn_alert` add to it
+(in brackets), and each class's other bases in parentheses::
 
     HopError
-     +-- ConfigurationError (ValueError)        bad URL, option, config file
-     +-- CredentialError                        credential store and selection
+     +-- ConfigurationError (ValueError)          bad URL, option, config file
+     |    +-- InvalidSettingError (AssertionError)  [igwn_alert] bad server/port/group
+     +-- CredentialError (RuntimeError)            credential store and selection
      |    +-- NoMatchingCredentialError (KeyError)
      |    +-- AmbiguousCredentialError
      |    +-- InsecureFileError (PermissionError)
-     +-- KafkaException                          anything librdkafka or the broker said
-     |    +-- AuthenticationError                 SASL / TLS refused
-     |    +-- AuthorizationError                  ACLs refused a topic or group
+     |    +-- CredentialFileError (ConfigurationError, KeyError)  malformed auth.toml/CSV
+     |    +-- IncompleteCredentialError (RuntimeError)  [igwn_alert] no password
+     +-- KafkaException                            anything librdkafka or the broker said
+     |    +-- AuthenticationError                   SASL / TLS refused
+     |    +-- AuthorizationError                    ACLs refused a topic or group
      |    +-- BrokerUnreachableError (TimeoutError)
      |    +-- UnknownTopicError (ValueError)
      |    +-- MessageTooLargeError (ValueError)
-     |    +-- DeliveryError                       a message was not delivered
-     +-- SerializationError (ValueError)        a message could not be encoded/decoded
-     +-- JournalError (RuntimeError)            the RobustProducer's journal
+     |    +-- DeliveryError                         a message was not delivered
+     +-- SerializationError (ValueError)          a message could not be encoded/decoded
+     |    +-- AvroRecordCountError (TypeError)      [hop.models] several Avro records
+     +-- JournalError (RuntimeError)              the RobustProducer's journal
      |    +-- JournalCorruptError
-     +-- SAMPError                               base of hop.samp's errors
+     +-- StateError (RuntimeError)                misuse: the object's state forbids it
+     |    +-- StreamClosedError                     a stream used after close()
+     |    +-- NotConnectedError                     [igwn_alert] publish before connect()
+     +-- SAMPError                                 base of hop.samp's errors
+     |    +-- SAMPHubError                          [hop.samp]
+     |    +-- SAMPClientError                       [hop.samp]
+     |    +-- SAMPProxyError (Fault)                [hop.samp] the hub answered a fault
+     |         +-- SAMPProxyTimeoutError            [hop.samp]
+     +-- BrokerError (RuntimeError)                [hop.testing] the test broker
+          +-- JarDownloadError                      [hop.testing]
+          +-- TLSSetupError                         [hop.testing]
+
+    HopWarning (UserWarning)                       something the user should know
+     +-- SAMPWarning                               [hop.samp]
 
 :class:`KafkaException` keeps the name of adc-streaming's exception, which upstream
 hop-client users already catch, and carries the same attributes (``error``, ``name``,
-``reason``, ``retriable``, ``fatal``).
+``reason``, ``retriable``, ``fatal``). What a librdkafka error means for the message
+or client at hand (retry, drop, stop) is decided in one place,
+:func:`hop._kafka_errors.classify`. A :class:`StateError` is a programming error (a
+call in the wrong order); the others are conditions a program may meet at run time.
+A test checks that this drawing matches the classes.
 """
 
 from __future__ import annotations
@@ -43,6 +66,7 @@ __all__ = [
     "CredentialFileError",
     "DeliveryError",
     "HopError",
+    "HopWarning",
     "InsecureFileError",
     "JournalCorruptError",
     "JournalError",
@@ -51,6 +75,8 @@ __all__ = [
     "NoMatchingCredentialError",
     "SAMPError",
     "SerializationError",
+    "StateError",
+    "StreamClosedError",
     "UnknownTopicError",
 ]
 
@@ -212,8 +238,24 @@ class JournalCorruptError(JournalError):
         self.offset = offset
 
 
+class StateError(HopError, RuntimeError):
+    """A call that the object's state does not allow: not started, stopped, failed.
+
+    A programming error, not a condition met at run time. Also a ``RuntimeError``,
+    what upstream raised (or what Python's threads raise) in these cases.
+    """
+
+
+class StreamClosedError(StateError):
+    """A stream (or what it wraps) was used after ``close()``."""
+
+
 class SAMPError(HopError):
     """Base of the errors raised by :mod:`hop.samp`."""
+
+
+class HopWarning(UserWarning):
+    """Base of the warnings skyhop issues (e.g. a thread that did not stop in time)."""
 
 
 class CredentialFileError(CredentialError, ConfigurationError, KeyError):

@@ -24,7 +24,6 @@ format (``format``), the file (``file``), the queue/in-flight bookkeeping
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import time
@@ -33,10 +32,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from hop import _codec
+from hop._lifecycle import State, report_stuck_threads
 from hop._robust.backend import DeliveryCallback, HopProducerBackend, ProducerBackend
 from hop._robust.journal import PublicationJournal
 from hop._robust.sender import DEFAULT_MAX_IN_FLIGHT, Sender
-from hop.errors import ConfigurationError, DeliveryError, HopError
+from hop.errors import ConfigurationError, DeliveryError, HopError, StateError
 
 if TYPE_CHECKING:
     from hop.auth import Auth
@@ -50,10 +50,8 @@ DEFAULT_POLL_WAIT = 1e-4
 short so that a busy sender returns to sending at once."""
 
 
-class _State(enum.Enum):
-    CREATED = "created"
-    RUNNING = "running"
-    STOPPED = "stopped"
+_STOP_AFTER_ABANDON_S = 10.0
+"""How long stop() waits for the sender thread once it was told to abandon the rest."""
 
 
 class RobustProducer:
@@ -143,7 +141,7 @@ class RobustProducer:
         self._url = url
         self._topic = topic
         self._username = username
-        self._state = _State.CREATED
+        self._state = State.CREATED
         # Only fsync has anything to wait for once a message is journaled.
         self._fsync = journal.durability == "fsync"
         self._sender = Sender(journal, producer, url=url, poll_wait=poll_wait)
@@ -152,15 +150,15 @@ class RobustProducer:
 
     def start(self) -> None:
         """Start the background thread that sends messages. Call once, before writing."""
-        if self._state is not _State.CREATED:
-            raise RuntimeError(f"this RobustProducer is {self._state.value}; start() runs once")
-        self._state = _State.RUNNING
+        if self._state is not State.CREATED:
+            raise StateError(f"this RobustProducer is {self._state.value}; start() runs once")
+        self._state = State.RUNNING
         self._sender.max_in_flight = self.max_in_flight
         self._sender.start()
 
     def run(self) -> None:
         """Not for users: the sender runs on a thread of its own, started by :meth:`start`."""
-        raise RuntimeError("RobustProducer.run() is internal; call start() instead")
+        raise StateError("RobustProducer.run() is internal; call start() instead")
 
     def is_alive(self) -> bool:
         """Whether the background sender is running."""
@@ -190,10 +188,10 @@ class RobustProducer:
         hop.errors.HopError
             Whatever stopped the background thread, if it failed.
         """
-        if self._state is _State.STOPPED:
+        if self._state is State.STOPPED:
             return
-        started = self._state is _State.RUNNING
-        self._state = _State.STOPPED
+        started = self._state is State.RUNNING
+        self._state = State.STOPPED
         sender = self._sender
         sender.request_stop()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -212,10 +210,10 @@ class RobustProducer:
         pending = 0
         if started and not sender.done:
             sender.abandon()
-            if not sender.wait(10.0):
-                logger.error(
-                    "RobustProducer sender thread %s did not stop; abandoning it",
-                    sender.thread.name,
+            if not sender.wait(_STOP_AFTER_ABANDON_S):
+                report_stuck_threads(
+                    f"RobustProducer for {self._url}", [sender.thread.name],
+                    _STOP_AFTER_ABANDON_S,
                 )
             pending = sum(self._journal._counts())
         try:
@@ -255,7 +253,7 @@ class RobustProducer:
             logger.error("while stopping the RobustProducer after an error: %s", stop_exc)
 
     def __del__(self) -> None:
-        if getattr(self, "_state", None) is _State.RUNNING:
+        if getattr(self, "_state", None) is State.RUNNING:
             warnings.warn(
                 "a RobustProducer was garbage-collected without stop(); unsent messages "
                 "remain in its journal. Use `with RobustProducer(...)` or call stop().",
@@ -373,14 +371,14 @@ class RobustProducer:
         self._journal._wait_durable(ticket)
 
     def _check_writable(self) -> None:
-        if self._state is not _State.RUNNING:
-            raise RuntimeError(
+        if self._state is not State.RUNNING:
+            raise StateError(
                 f"RobustProducer is {self._state.value}: call start() before write() and "
                 "do not write after stop()"
             )
         failure = self._sender.failure
         if failure is not None:
-            raise RuntimeError(f"the RobustProducer's sender failed: {failure}") from failure
+            raise StateError(f"the RobustProducer's sender failed: {failure}") from failure
 
     def _topic_or_raise(self, topic: str | None) -> str:
         topic = topic or self._topic

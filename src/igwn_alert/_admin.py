@@ -51,13 +51,13 @@ def delete_topic(bootstrap: str, credential: Any, topic: str, timeout: float) ->
     )[topic]
     try:
         future.result(timeout=timeout + 1.0)
-    except concurrent.futures.TimeoutError:
+    except concurrent.futures.TimeoutError as exc:
         raise errors.BrokerUnreachableError(
             f"{action}: no answer within {timeout:g} s; check the server and port",
             name="_TIMED_OUT",
             retriable=True,
             topic=topic,
-        ) from None
+        ) from exc
     except RawKafkaException as exc:
         err = translate(exc, action=action, topic=topic)
         # The two refusals a user can act on get a message saying what to do.
@@ -73,6 +73,6 @@ def delete_topic(bootstrap: str, credential: Any, topic: str, timeout: float) ->
         if advice is not None:
             raise type(err)(
                 advice, error=err.error, name=err.name, reason=err.reason, topic=topic
-            ) from None
-        raise err from None
+            ) from exc
+        raise err from exc
     logger.info("deleted topic %s on %s", topic, bootstrap)

@@ -382,10 +382,10 @@ class client(Stream):  # upstream's public name, lower case
             )
         try:
             return self.sessions[topic]
-        except KeyError:
+        except KeyError as exc:
             raise NotConnectedError(
                 f"Not connected to topic {topic}. Please connect before publishing to a topic."
-            ) from None
+            ) from exc
 
     def publish_to_topic(self, topic: str, msg: Any) -> None:
         """Publish to a topic connected with :meth:`connect`.

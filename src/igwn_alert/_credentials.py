@@ -104,7 +104,7 @@ def netrc_credential(
     try:
         parsed = netrc.netrc(str(file))
     except netrc.NetrcParseError as exc:
-        raise CredentialFileError(f"{exc.filename}, line {exc.lineno}: {exc.msg}") from None
+        raise CredentialFileError(f"{exc.filename}, line {exc.lineno}: {exc.msg}") from exc
     for machine in (f"{host}:{port}", host, server, server.rstrip("/")):
         entry = parsed.authenticators(machine)
         if entry is not None:

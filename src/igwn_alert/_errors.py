@@ -9,12 +9,13 @@ written for upstream keeps catching what it caught before::
      |    +-- InvalidSettingError (AssertionError)    bad server/port/group type
      +-- CredentialError
      |    +-- IncompleteCredentialError (RuntimeError)  username without password
-     +-- NotConnectedError (RuntimeError)               publish before connect()
+     +-- StateError (RuntimeError)
+          +-- NotConnectedError                          publish before connect()
 """
 
 from __future__ import annotations
 
-from hop.errors import ConfigurationError, CredentialError, HopError
+from hop.errors import ConfigurationError, CredentialError, StateError
 
 __all__ = ["IncompleteCredentialError", "InvalidSettingError", "NotConnectedError"]
 
@@ -31,5 +32,5 @@ class IncompleteCredentialError(CredentialError, RuntimeError):
     """Only one of username and password was given."""
 
 
-class NotConnectedError(HopError, RuntimeError):
+class NotConnectedError(StateError):
     """A producer session was used for a topic that :meth:`client.connect` never opened."""

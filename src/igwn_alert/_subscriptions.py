@@ -57,7 +57,7 @@ class SubscriptionStore:
         except FileNotFoundError:
             return {}
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{self.path}: not valid TOML: {exc}") from None
+            raise ConfigurationError(f"{self.path}: not valid TOML: {exc}") from exc
         table = data.get("subscriptions", {})
         if not isinstance(table, dict) or not all(
             isinstance(v, list) and all(isinstance(t, str) for t in v) for v in table.values()

@@ -35,8 +35,8 @@ def _non_negative(text: str, convert: Callable[[str], _N], what: str) -> _N:
     """Parse ``text`` with ``convert``; refuse what is not ``what`` or is negative."""
     try:
         value = convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from exc
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
@@ -177,7 +177,7 @@ def _read_alert(path: str) -> str:
     except ValueError as exc:
         from hop.errors import SerializationError
 
-        raise SerializationError(f"{path}: not a JSON alert: {exc}", source=path) from None
+        raise SerializationError(f"{path}: not a JSON alert: {exc}", source=path) from exc
     return text
 
 

@@ -337,7 +337,7 @@ def test_stream_without_context_manager_and_idempotent_close(broker):
     p.write("one")
     p.close()
     p.close()
-    with pytest.raises(errors.HopError, match="closed"):
+    with pytest.raises(errors.StreamClosedError, match="closed"):
         p.write("two")
     c = EOS.open(url, "r")
     assert isinstance(c, Consumer)
@@ -372,12 +372,12 @@ def test_closed_reader_refuses_read_and_mark_done_at_once(broker):
     topic = _topic(broker)
     reader = EOS.open(_url(broker, topic), "r")
     reader.close()
-    with pytest.raises(errors.HopError, match="closed"):
+    with pytest.raises(errors.StreamClosedError, match="closed"):
         reader.read()
-    with pytest.raises(errors.HopError, match="closed"):
+    with pytest.raises(errors.StreamClosedError, match="closed"):
         reader.read_raw()
     md = Metadata(topic, 0, 0, 0, None, [], None)
-    with pytest.raises(errors.HopError, match="closed"):
+    with pytest.raises(errors.StreamClosedError, match="closed"):
         reader.mark_done(md)
 
 

@@ -34,6 +34,7 @@ PUBLIC = {
         "CredentialFileError",
         "DeliveryError",
         "HopError",
+        "HopWarning",
         "InsecureFileError",
         "JournalCorruptError",
         "JournalError",
@@ -42,6 +43,8 @@ PUBLIC = {
         "NoMatchingCredentialError",
         "SAMPError",
         "SerializationError",
+        "StateError",
+        "StreamClosedError",
         "UnknownTopicError",
     },
     # Upstream's module holds exactly these two public classes; the journal command

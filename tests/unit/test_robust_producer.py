@@ -20,7 +20,14 @@ from confluent_kafka import KafkaError
 from hop._robust import file as journal_file
 from hop._robust.backend import ProducerBackend
 from hop._robust.format import HEADER_SIZE
-from hop.errors import ConfigurationError, DeliveryError, JournalError, KafkaException
+from hop.errors import (
+    ConfigurationError,
+    DeliveryError,
+    HopWarning,
+    JournalError,
+    KafkaException,
+    StateError,
+)
 from hop.robust_publisher import PublicationJournal, RobustProducer
 
 
@@ -391,3 +398,57 @@ def test_write_many_batch_refused_midway_by_a_full_queue_arrives_in_order(
         publisher.write_many(range(10))
     assert fake.failed
     assert _payloads(fake) == list(range(10))
+
+
+def test_write_before_start_is_a_state_error(tmp_path: Path) -> None:
+    publisher = _producer(tmp_path, FakeProducer())
+    with pytest.raises(StateError, match="call start"):
+        publisher.write(1)
+    publisher.stop()
+
+
+def test_write_after_the_sender_failed_names_the_failure_as_its_cause(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    fake.raise_on_write = OSError("disk on fire")
+    publisher = _producer(tmp_path, fake)
+    publisher.start()
+    publisher.write(1)
+    publisher.join(timeout=30)
+    with pytest.raises(StateError, match="disk on fire") as info:
+        publisher.write(2)
+    assert isinstance(info.value.__cause__, OSError)
+    with pytest.raises(OSError):
+        publisher.stop()
+
+
+def test_a_sender_thread_that_does_not_stop_is_reported_and_its_messages_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hop import robust_publisher
+
+    class Hanging(FakeProducer):
+        """A producer whose poll blocks until released, as a wedged client would."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+
+        def poll(self, timeout: float) -> int:
+            self.release.wait(60)
+            return 0
+
+    monkeypatch.setattr(robust_publisher, "_STOP_AFTER_ABANDON_S", 0.2)
+    fake = Hanging()
+    publisher = _producer(tmp_path, fake)
+    publisher.start()
+    publisher.write(1)
+    try:
+        with (
+            pytest.warns(HopWarning, match=r"hop-robust-producer.*did not stop within 0.2 s"),
+            pytest.raises(DeliveryError, match="1 message"),
+        ):
+            publisher.stop(timeout=0.1)
+    finally:
+        fake.release.set()
+        publisher.join(timeout=30)
+    assert not publisher.is_alive()

@@ -43,11 +43,11 @@ class SASLMethod(enum.Enum):
         key = str(value).strip().upper().replace("-", "_")
         try:
             return cls[key]
-        except KeyError:
+        except KeyError as exc:
             known = ", ".join(str(m) for m in cls)
             raise ConfigurationError(
                 f"unknown SASL mechanism {value!r} (expected one of {known})"
-            ) from None
+            ) from exc
 
 
 _PROTOCOLS = ("SASL_SSL", "SASL_PLAINTEXT")

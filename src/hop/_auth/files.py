@@ -140,7 +140,7 @@ def read_csv_credentials(path: str, make: Callable[..., _A]) -> list[_A]:
                     )
                 )
             except ConfigurationError as exc:
-                raise CredentialFileError(f"{path}, line {line}: {exc}") from None
+                raise CredentialFileError(f"{path}, line {line}: {exc}") from exc
         if not creds:
             raise CredentialFileError(f"{path} has a header row but no credential")
         return creds

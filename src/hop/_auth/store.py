@@ -93,7 +93,7 @@ def _interpret_entry(entry: Any, where: str) -> Auth | None:
             token_endpoint=entry.get("token_endpoint"),
         )
     except ConfigurationError as exc:
-        raise CredentialFileError(f"{where}: {exc}") from None
+        raise CredentialFileError(f"{where}: {exc}") from exc
 
 
 def _interpret_auth_data(data: Mapping[str, Any], path: str) -> list[Auth]:

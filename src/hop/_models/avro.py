@@ -212,7 +212,7 @@ def infer_schema(records: collections.abc.Iterable[Any]) -> Any:
         where = _path_to(exc.value, exc.is_key, records, "records") or "a value"
         raise SerializationError(
             f"AvroBlob content at {where} ({exc.value!r}) {exc.reason}"
-        ) from None
+        ) from exc
     return types.schema()
 
 
@@ -378,7 +378,7 @@ class AvroBlob(MessageModel):
                 f"Avro message is not a readable Avro object container: "
                 f"{type(exc).__name__}: {exc}",
                 raw=data,
-            ) from None
+            ) from exc
         if single_record is None:
             single_record = len(records) == 1
         if single_record:

@@ -80,7 +80,7 @@ def _decode_utf8(data: bytes, what: str) -> str:
             f"{what} is not valid UTF-8 text: {exc.reason} at byte {exc.start}",
             raw=data,
             position=f"byte {exc.start}",
-        ) from None
+        ) from exc
 
 
 def _read_text(input_: Any, what: str) -> str:
@@ -187,12 +187,12 @@ def _loads_json(data: bytes | str, what: str) -> Any:
             _decode_utf8(data, what)  # raises, naming the byte
         raise
     except json.JSONDecodeError as exc:
-        raise _json_error(exc, data, what) from None
-    except RecursionError:
+        raise _json_error(exc, data, what) from exc
+    except RecursionError as exc:
         raise SerializationError(
             f"{what} is JSON nested too deeply to decode",
             raw=data if isinstance(data, bytes) else None,
-        ) from None
+        ) from exc
 
 
 @contextmanager
@@ -262,7 +262,7 @@ class MessageModel(ABC):  # noqa: B024 - abstract in intent; ``load`` raises whe
         try:
             return cls(**obj)
         except TypeError as exc:
-            raise SerializationError(f"{what} has the wrong fields: {exc}", raw=data) from None
+            raise SerializationError(f"{what} has the wrong fields: {exc}", raw=data) from exc
 
     @classmethod
     def load(cls: type[_M], input_: Any) -> _M:
@@ -365,7 +365,7 @@ class JSONBlob(MessageModel):
         try:
             return json_dumps(self.content).encode("utf-8")
         except (TypeError, ValueError) as exc:
-            raise SerializationError(f"JSONBlob content cannot be encoded: {exc}") from None
+            raise SerializationError(f"JSONBlob content cannot be encoded: {exc}") from exc
 
     def __str__(self) -> str:
         return str(self.content)

@@ -127,20 +127,20 @@ def _parse_xml(data: bytes, what: str, encoding: str | None = None) -> dict[str,
             f"at line {line}, column {column}",
             raw=data,
             position=f"line {line}, column {column}",
-        ) from None
+        ) from exc
     except (LookupError, UnicodeError) as exc:
         # The XML declaration names an encoding Python lacks, or the bytes do not
         # decode in the declared one.
         raise SerializationError(
             f"{what} cannot be decoded: {exc}", raw=data, position="line 1"
-        ) from None
-    except _EntityDeclared:
+        ) from exc
+    except _EntityDeclared as exc:
         raise SerializationError(
             f"{what} declares XML entities, which are refused for safety "
             f"(line {parser.CurrentLineNumber})",
             raw=data,
             position=f"line {parser.CurrentLineNumber}",
-        ) from None
+        ) from exc
     if not isinstance(item, dict):
         raise SerializationError(f"{what} has no root element", raw=data)
     return item
@@ -266,7 +266,7 @@ class VOEvent(MessageModel):
         try:
             obj = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise SerializationError(f"legacy JSON VOEvent is not valid JSON: {exc}") from None
+            raise SerializationError(f"legacy JSON VOEvent is not valid JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise SerializationError("legacy JSON VOEvent is not a JSON object", raw=raw)
         unknown = set(obj) - _FIELDS

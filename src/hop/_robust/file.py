@@ -103,11 +103,11 @@ def _check_permissions(path: str, st: os.stat_result) -> None:
 def _lock(fd: int, path: str) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except BlockingIOError as exc:
         raise JournalError(
             f"journal {path} is in use by another publisher (it is locked); each "
             "RobustProducer needs its own journal"
-        ) from None
+        ) from exc
 
 
 class JournalFile:

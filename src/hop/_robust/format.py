@@ -170,8 +170,8 @@ def encode_message(message: JournalMessage) -> bytes:
                 parts.append(_NONE_BYTES)
             else:
                 parts += (u32(len(hvalue)), hvalue)
-    except struct.error:
-        raise JournalError("a message field of 4 GiB or more cannot be journaled") from None
+    except struct.error as exc:
+        raise JournalError("a message field of 4 GiB or more cannot be journaled") from exc
     return _frame(RECORD_MESSAGE, b"".join(parts))
 
 
@@ -238,8 +238,8 @@ def _text(raw: bytes | None, what: str) -> str | None:
         return None
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _BadRecord(f"message record's {what} is not valid UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise _BadRecord(f"message record's {what} is not valid UTF-8") from exc
 
 
 def decode_message(body: bytes | memoryview) -> JournalMessage:
@@ -381,7 +381,7 @@ def load(data: bytes | memoryview, path: str) -> tuple[dict[int, JournalMessage]
                     if live.pop(seq, None) is None:
                         raise _BadRecord(f"sent record names unknown sequence number {seq}")
         except _BadRecord as bad:
-            raise _corrupt(path, offset, bad.reason) from None
+            raise _corrupt(path, offset, bad.reason) from bad
     if damage is None:
         return live, len(data)
     if damage.offset == 0:

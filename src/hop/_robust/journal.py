@@ -21,7 +21,7 @@ from typing import Any, cast
 from hop._kafka_errors import Verdict, classify
 from hop._robust.file import JournalFile
 from hop._robust.format import JournalMessage, encode_message, encode_sent
-from hop.errors import JournalError
+from hop.errors import JournalError, StateError
 
 __all__ = ["DURABILITY_MODES", "PublicationJournal"]
 
@@ -337,7 +337,7 @@ class PublicationJournal:
 
     def _in_flight_or_raise(self, seq: int) -> None:
         if seq not in self._in_flight:
-            raise RuntimeError(f"message {seq} is not in flight in journal {self.journal_path}")
+            raise StateError(f"message {seq} is not in flight in journal {self.journal_path}")
 
     def mark_message_sent(self, sequence_number: int) -> None:
         """Mark a message as delivered and forget it.
@@ -347,8 +347,8 @@ class PublicationJournal:
 
         Raises
         ------
-        RuntimeError
-            If the message is not in flight.
+        hop.errors.StateError
+            If the message is not in flight (also a ``RuntimeError``).
         """
         with self._lock:
             self._in_flight_or_raise(sequence_number)
@@ -388,8 +388,8 @@ class PublicationJournal:
 
         Raises
         ------
-        RuntimeError
-            If the message is not in flight.
+        hop.errors.StateError
+            If the message is not in flight (also a ``RuntimeError``).
         """
         with self._lock:
             self._in_flight_or_raise(sequence_number)

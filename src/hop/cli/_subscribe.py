@@ -74,11 +74,11 @@ def parse_start(text: str, now: datetime | None = None) -> Any:
         return (now or datetime.now(UTC)) - timedelta(seconds=total)
     try:
         when = datetime.fromisoformat(value)
-    except ValueError:
+    except ValueError as exc:
         raise ConfigurationError(
             f"cannot understand start position {text!r}: use EARLIEST, LATEST, a date and "
             "time such as 2024-05-01T12:00:00, or a time ago such as -1h or -30m"
-        ) from None
+        ) from exc
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hop._lifecycle import State, report_stuck_threads
 from hop.samp import _constants as C
-from hop.samp._errors import SAMPClientError, SAMPHubError
+from hop.samp._errors import SAMPClientError, SAMPHubError, SAMPWarning
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
 from hop.samp._hub_proxy import SAMPHubProxy
 from hop.samp._registry import mtype_subtypes
@@ -104,7 +105,7 @@ class SAMPClient:
         self._server: RPCServer | None = None
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._dispatcher: threading.Thread | None = None
-        self._running = False
+        self._state = State.CREATED
         self._private_key: str | None = None
         self._public_id: str | None = None
         self._hub_id: str | None = None
@@ -119,7 +120,7 @@ class SAMPClient:
     @property
     def is_running(self) -> bool:
         """Whether :meth:`start` was called and :meth:`stop` not yet."""
-        return self._running
+        return self._state is State.RUNNING
 
     @property
     def is_registered(self) -> bool:
@@ -129,7 +130,7 @@ class SAMPClient:
     def start(self) -> None:
         """Start the callback server and dispatcher (callable clients only)."""
         with self._lock:
-            if self._running:
+            if self._state is State.RUNNING:
                 raise SAMPClientError("the client is already running")
             if self._callable:
                 try:
@@ -150,20 +151,20 @@ class SAMPClient:
                 )
                 self._server.start()
                 self._dispatcher.start()
-            self._running = True
+            self._state = State.RUNNING
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the callback server and dispatcher (idempotent).
 
-        Raises
-        ------
-        SAMPClientError
+        Warns
+        -----
+        SAMPWarning
             If a thread did not stop within ``timeout`` (it is named).
         """
         with self._lock:
-            if not self._running:
+            if self._state is not State.RUNNING:
                 return
-            self._running = False
+            self._state = State.STOPPED
             server, dispatcher = self._server, self._dispatcher
             self._server = self._dispatcher = None
         stuck: list[str] = []
@@ -175,8 +176,7 @@ class SAMPClient:
                 dispatcher.join(timeout)
                 if dispatcher.is_alive():
                     stuck.append(dispatcher.name)
-        if stuck:
-            raise SAMPClientError(f"SAMP client threads did not stop in time: {', '.join(stuck)}")
+        report_stuck_threads("SAMP client", stuck, timeout, category=SAMPWarning)
 
     def register(self) -> None:
         """Register with the hub, set the callback, declare subscriptions and metadata.
@@ -186,7 +186,7 @@ class SAMPClient:
         SAMPClientError
             If the client was not started.
         """
-        if not self._running:
+        if self._state is not State.RUNNING:
             raise SAMPClientError("start() the client before register()")
         secret = self.hub.lockfile.get("samp.secret", "")
         reg = self.hub.register(secret)

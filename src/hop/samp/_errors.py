@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xmlrpc.client
 
-from hop.errors import SAMPError
+from hop.errors import HopWarning, SAMPError
 
 __all__ = [
     "SAMPClientError",
@@ -77,5 +77,5 @@ class SAMPProxyTimeoutError(SAMPProxyError):
     """A ``callAndWait`` got no response within its timeout."""
 
 
-class SAMPWarning(UserWarning):
+class SAMPWarning(HopWarning):
     """Something went wrong in SAMP that does not stop the program."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hop._lifecycle import State, report_stuck_threads
 from hop.samp import _constants as C
 from hop.samp._errors import SAMPHubError, SAMPWarning
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
@@ -169,7 +170,7 @@ class SAMPHubServer:
             else make_ssl_context(server_side=False)
         )
         self._lock = threading.RLock()
-        self._state = "unstarted"
+        self._state = State.CREATED
         self._stop_event = threading.Event()
         self._std: RPCServer | None = None
         self._web: RPCServer | None = None
@@ -185,7 +186,7 @@ class SAMPHubServer:
     def _new_methods(self) -> HubMethods:
         return HubMethods(
             self._new_registry(),
-            accepting=lambda: self._state == "running",
+            accepting=lambda: self._state is State.RUNNING,
             callback_timeout=self._callback_timeout,
             max_failures=self._max_failures,
             callback_ssl=self._callback_ssl,
@@ -217,7 +218,7 @@ class SAMPHubServer:
     @property
     def is_running(self) -> bool:
         """Whether the hub is serving."""
-        return self._state == "running"
+        return self._state is State.RUNNING
 
     @property
     def params(self) -> dict[str, str]:
@@ -269,7 +270,7 @@ class SAMPHubServer:
             When already running, when a live hub owns the lockfile, or the port is busy.
         """
         with self._lock:
-            if self._state == "running":
+            if self._state is State.RUNNING:
                 raise SAMPHubError("the hub is already running")
             methods = self._methods = self._new_methods()
             self._stop_event = threading.Event()
@@ -303,7 +304,7 @@ class SAMPHubServer:
             self._std.start()
             if self._web_profile:
                 self._start_web(methods)
-            self._state = "running"
+            self._state = State.RUNNING
             methods.touch()
             if self._timeout or self._client_timeout:
                 self._housekeeper = threading.Thread(
@@ -343,9 +344,9 @@ class SAMPHubServer:
             If a thread did not stop within its timeout (it is named).
         """
         with self._lock:
-            if self._state != "running":
+            if self._state is not State.RUNNING:
                 return
-            self._state = "stopping"
+            self._state = State.STOPPING
         methods = self._methods
         methods.broadcast(C.MTYPE_SHUTDOWN, {})
         deadline = time.monotonic() + _SHUTDOWN_FLUSH_S
@@ -368,15 +369,10 @@ class SAMPHubServer:
             release_lockfile(self._lockfile_path, self._secret)
         with self._lock:
             self._std = self._web = self._housekeeper = None
-            self._state = "stopped"
+            self._state = State.STOPPED
             if self._secret_arg is None:
                 self._secret = secrets.token_hex(16)
-        if stuck:
-            warnings.warn(
-                f"SAMP hub threads did not stop in time: {', '.join(stuck)}",
-                SAMPWarning,
-                stacklevel=2,
-            )
+        report_stuck_threads("SAMP hub", stuck, _JOIN_TIMEOUT_S, category=SAMPWarning)
         logger.info("SAMP hub stopped")
 
     def __enter__(self) -> SAMPHubServer:
@@ -388,7 +384,7 @@ class SAMPHubServer:
         self.stop()
 
     def __del__(self) -> None:
-        if getattr(self, "_state", None) == "running":
+        if getattr(self, "_state", None) is State.RUNNING:
             warnings.warn(
                 "SAMPHubServer was never stopped; call stop() or use it as a context manager",
                 ResourceWarning,

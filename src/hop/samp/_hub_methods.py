@@ -49,8 +49,8 @@ def _parse_timeout(value: Any) -> float:
     # SAMP sends a SAMP int string; astropy clients send XML-RPC ints: accept both.
     try:
         timeout = float(value)
-    except (TypeError, ValueError):
-        raise SAMPHubError(f"timeout must be a number of seconds, not {value!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise SAMPHubError(f"timeout must be a number of seconds, not {value!r}") from exc
     if math.isnan(timeout):
         raise SAMPHubError("timeout must be a number of seconds, not NaN")
     return timeout

@@ -239,8 +239,8 @@ class WebProfileApp:
     def _pull_callbacks(self, me: ClientRecord, timeout: Any) -> list[dict[str, Any]]:
         try:
             seconds = float(timeout)
-        except (TypeError, ValueError):
-            raise SAMPHubError(f"timeout must be a number of seconds, not {timeout!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise SAMPHubError(f"timeout must be a number of seconds, not {timeout!r}") from exc
         box = self._methods.mailbox(me.public_id)
         if not isinstance(box, PullBox):
             return []

@@ -337,7 +337,7 @@ class ProxyPool:
                 # Both astropy's hub and ours say this on a callAndWait timeout.
                 timed_out = "Timeout expired" in str(fault.faultString)
                 cls = SAMPProxyTimeoutError if timed_out else SAMPProxyError
-                raise cls(fault.faultCode, fault.faultString) from None
+                raise cls(fault.faultCode, fault.faultString) from fault
             finally:
                 if timeout is not False:
                     transport.set_timeout(self._timeout)

@@ -200,8 +200,8 @@ class BrokerAdmin:
             for op in ops:
                 try:
                     operation = AclOperation[op.upper()]
-                except KeyError:
-                    raise ValueError(f"unknown ACL operation {op!r}") from None
+                except KeyError as exc:
+                    raise ValueError(f"unknown ACL operation {op!r}") from exc
                 bindings.append(AclBinding(rtype, name, pattern, f"User:{user}", "*",
                                            operation, AclPermissionType.ALLOW))
         return bindings
