@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -57,7 +57,8 @@ def _seconds(text: str) -> float:
     return _non_negative(text, float, "a number of seconds")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ``igwn-alert`` parser (also used to document the command)."""
     from hop import __version__
     from igwn_alert.client import (
         DEFAULT_GROUP,
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(
-        prog="igwn-alert",
+        prog=prog or "igwn-alert",
         description="Listen to, send and list IGWN alerts from GraceDB.",
     )
     parser.add_argument(
@@ -248,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``igwn-alert`` with ``argv`` (default: the command line); return the exit status."""
     from hop.errors import HopError
 
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=args.log.upper())
     try:
         return _run(args)

@@ -1,7 +1,7 @@
 """`hop dev-broker`, run as a developer runs it.
 
-The tests pass ``--plaintext-port 0``: port 9092, the command's default, may be taken
-by another broker on a shared machine (the choice itself is unit-tested in
+The tests pass ``--plaintext-port 0`` and the like: port 9092, the command's default, may
+be taken by another broker on a shared machine (the choice itself is unit-tested in
 tests/unit/test_broker_config.py).
 """
 
@@ -17,11 +17,13 @@ import pytest
 from hop import Stream
 from hop.io import StartPosition
 
+ANY_FREE_PORTS = ("--plaintext-port", "0", "--sasl-plaintext-port", "0", "--sasl-ssl-port", "0")
+
 
 @pytest.mark.broker
 def test_dev_broker_creates_topics_serves_them_and_stops_on_ctrl_c():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hop.cli", "dev-broker", "--plaintext-port", "0", "-t", "alerts:2",
+        [sys.executable, "-m", "hop.cli", "dev-broker", *ANY_FREE_PORTS, "-t", "alerts:2",
          "-t", "gcn"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -144,7 +144,7 @@ def test_dev_broker_takes_the_preferred_port_when_it_is_free() -> None:
 
     sock, port = _listening_port()
     sock.close()  # free again (in TIME_WAIT at most, which a server may reuse)
-    assert broker.choose_plaintext_port(port) == (port, None)
+    assert broker._choose_port("plaintext", port) == (port, None)
 
 
 def test_dev_broker_takes_a_free_port_and_says_so_when_the_preferred_one_is_in_use() -> None:
@@ -152,20 +152,23 @@ def test_dev_broker_takes_a_free_port_and_says_so_when_the_preferred_one_is_in_u
 
     sock, port = _listening_port()
     with sock:
-        chosen, notice = broker.choose_plaintext_port(port)
-        assert chosen != port and broker.port_is_free(chosen)
-        assert notice is not None
-        assert f"port {port} on 127.0.0.1 is in use" in notice
-        assert f"kafka://localhost:{chosen}/" in notice
+        chosen, notice = broker._choose_port("sasl_plaintext", port)
+        assert chosen != port and broker._port_is_free(chosen)
+        assert notice == (
+            f"port {port} on 127.0.0.1 is in use, so the SASL_PLAINTEXT listener takes port "
+            f"{chosen} instead: use localhost:{chosen} in place of localhost:{port}"
+        )
 
 
-def test_dev_broker_help_names_kafkas_customary_port(capsys) -> None:
+def test_dev_broker_prefers_kafkas_customary_ports(capsys) -> None:
     from hop.testing import broker
 
+    assert broker.DEV_PORTS == {"plaintext": 9092, "sasl_plaintext": 9093, "sasl_ssl": 9094}
     with pytest.raises(SystemExit):
-        broker._parse_args(["--help"])
+        broker.build_parser().parse_args(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "PLAINTEXT port (default: 9092 when free, else a free one; 0: any free port)" in out
+    assert "SASL_PLAINTEXT port (default: 9093 when free" in out
 
 
 def test_dev_broker_refuses_an_explicit_port_in_use_in_one_line(capsys) -> None:
@@ -183,14 +186,17 @@ def test_dev_broker_reuses_the_ports_a_data_folder_recorded(tmp_path: Path) -> N
 
     KafkaBroker(tmp_path)  # records its ports in broker.json
     args = broker._parse_args(["--data-dir", str(tmp_path)])
-    assert broker._ports_from(args) == (None, None)
+    assert broker._ports_from(args) == (None, [])
 
 
-def test_dev_broker_fills_unnamed_ports_with_distinct_free_ones() -> None:
+def test_dev_broker_fills_zero_ports_with_distinct_free_ones() -> None:
     from hop.testing import broker
 
-    args = broker._parse_args(["--plaintext-port", "0", "--sasl-ssl-port", "1234"])
-    ports, notice = broker._ports_from(args)
-    assert notice is None and ports is not None
-    assert ports.sasl_ssl == 1234
+    sock, port = _listening_port()
+    sock.close()
+    args = broker._parse_args(["--plaintext-port", "0", "--sasl-plaintext-port", "0",
+                               "--sasl-ssl-port", str(port)])  # fmt: skip
+    ports, notices = broker._ports_from(args)
+    assert notices == [] and ports is not None
+    assert ports.sasl_ssl == port
     assert len(set(ports.as_dict().values())) == 4 and 0 not in ports.as_dict().values()

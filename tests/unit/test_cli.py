@@ -522,6 +522,13 @@ def test_public_names_of_hop_cli():
     }
 
 
+@pytest.mark.parametrize("name", sorted(_main.COMMANDS))
+def test_every_command_has_a_parser_for_its_help_and_the_docs(name):
+    parser = _main.parser_for(name)
+    assert parser.prog == f"hop {name}"
+    assert parser.format_help().startswith(f"usage: hop {name}")
+
+
 def test_every_command_module_has_add_arguments_and_run():
     import importlib
 

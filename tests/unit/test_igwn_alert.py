@@ -345,10 +345,10 @@ def test_cli_port_must_be_a_number(cli_env, capsys):
 
 
 def test_cli_retry_options_are_typed():
-    args = cli._parser().parse_args(["-t", "7", "-w", "0.5", "-p", "9093", "listen", "a", "b"])
+    args = cli.build_parser().parse_args(["-t", "7", "-w", "0.5", "-p", "9093", "listen", "a", "b"])
     assert (args.listen_retries, args.retry_wait, args.port) == (7, 0.5, 9093)
     assert args.topics == ["a", "b"]
-    timed = cli._parser().parse_args(["--session-timeout", "6", "listen"])
+    timed = cli.build_parser().parse_args(["--session-timeout", "6", "listen"])
     assert timed.session_timeout == 6.0
 
 

@@ -16,7 +16,7 @@ from hop._robust.format import load, scan
 from hop._robust.salvage import salvage_journal
 from hop.errors import HopError, JournalError
 
-__all__ = ["journal_main", "salvage_main"]
+__all__ = ["build_parser", "journal_main", "salvage_main"]
 
 
 def _salvage_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,10 +92,10 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def journal_main(argv: Sequence[str] | None = None) -> int:
-    """Check or salvage a RobustProducer journal (``hop journal check|salvage``)."""
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ``hop journal`` parser (also used to document the command)."""
     parser = argparse.ArgumentParser(
-        prog="hop journal", description="Check or salvage a RobustProducer journal."
+        prog=prog or "hop journal", description="Check or salvage a RobustProducer journal."
     )
     sub = parser.add_subparsers(dest="action", metavar="<action>", required=True)
     check = sub.add_parser("check", help=_CHECK_HELP, description=_CHECK_HELP)
@@ -104,6 +104,12 @@ def journal_main(argv: Sequence[str] | None = None) -> int:
     salvage_parser = sub.add_parser("salvage", help=_SALVAGE_HELP, description=_SALVAGE_HELP)
     _salvage_arguments(salvage_parser)
     salvage_parser.set_defaults(func=_salvage)
+    return parser
+
+
+def journal_main(argv: Sequence[str] | None = None) -> int:
+    """Check or salvage a RobustProducer journal (``hop journal check|salvage``)."""
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

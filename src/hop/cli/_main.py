@@ -24,7 +24,7 @@ from typing import Any
 import hop
 from hop.errors import HopError, NoMatchingCredentialError
 
-__all__ = ["COMMANDS", "run"]
+__all__ = ["COMMANDS", "parser_for", "run", "top_parser"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -35,7 +35,8 @@ EXIT_INTERRUPTED = 130
 @dataclass(frozen=True)
 class _Command:
     target: str
-    """``module`` with ``add_arguments``/``run``, or ``module:function`` to forward to."""
+    """``module`` with ``add_arguments``/``run``, or ``module:function`` to forward to (that
+    module also has ``build_parser(prog)``, for the documentation)."""
     summary: str
     """One line for ``hop --help``."""
 
@@ -66,7 +67,8 @@ _HINT_NO_CREDENTIAL = (
 )
 
 
-def _top_parser() -> argparse.ArgumentParser:
+def top_parser() -> argparse.ArgumentParser:
+    """The ``hop`` program's own parser: options and the command's name."""
     lines = [f"  {name:<12} {cmd.summary}" for name, cmd in COMMANDS.items()]
     parser = argparse.ArgumentParser(
         prog="hop",
@@ -98,6 +100,16 @@ def command_parser(name: str, module: Any) -> argparse.ArgumentParser:
     )
     module.add_arguments(parser)
     return parser
+
+
+def parser_for(name: str) -> argparse.ArgumentParser:
+    """The parser of the command ``hop <name>``, whichever way the command is run."""
+    command = COMMANDS[name]
+    if command.forwards:
+        module = importlib.import_module(command.target.split(":")[0])
+        parser: argparse.ArgumentParser = module.build_parser(prog=f"hop {name}")
+        return parser
+    return command_parser(name, importlib.import_module(command.target))
 
 
 def _join_dash_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
@@ -167,7 +179,7 @@ def _silence_stdout() -> None:
 def run(argv: list[str] | None = None) -> int:
     """Parse ``argv``, run the command, and turn errors into an exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    top = _top_parser()
+    top = top_parser()
     try:
         ns = top.parse_args(argv)
     except SystemExit as exc:

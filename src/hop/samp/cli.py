@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["add_parser", "main", "run"]
+__all__ = ["add_parser", "build_parser", "main", "run"]
 
 _COMMANDS = ("hub", "send", "monitor", "clients")
 
@@ -84,6 +84,23 @@ def add_parser(subparsers: Any, name: str = "samp") -> argparse.ArgumentParser:
     return parser
 
 
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ``samp-hub`` parser (``hop samp`` with ``prog="hop samp"``).
+
+    Parameters
+    ----------
+    prog : str, optional
+        The program name in usage lines; ``samp-hub`` by default.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(prog=prog or "samp-hub", description=__doc__.split("\n")[0])
+    _build(parser)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run the SAMP command line; return the exit status.
 
@@ -93,8 +110,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in
                          ("-h", "--help", "--debug")):
         args_list.insert(0, "hub")
-    parser = argparse.ArgumentParser(prog=prog or "samp-hub", description=__doc__.split("\n")[0])
-    _build(parser)
+    parser = build_parser(prog)
     args = parser.parse_args(args_list)
     if args.samp_command is None:
         args = parser.parse_args([*args_list, "hub"])

@@ -53,10 +53,13 @@ from hop.testing._tls import ensure_tls_files
 
 __all__ = [
     "DEFAULT_USERS",
+    "DEV_PLAINTEXT_PORT",
+    "DEV_PORTS",
     "MESSAGE_MAX_BYTES",
     "BrokerError",
     "BrokerPorts",
     "KafkaBroker",
+    "build_parser",
     "main",
 ]
 
@@ -155,9 +158,11 @@ class KafkaBroker:
 
     Examples
     --------
-    >>> with KafkaBroker() as broker:  # doctest: +SKIP
+    >>> from hop.testing import KafkaBroker
+    >>> with KafkaBroker() as broker:
     ...     broker.create_topic("alerts")
     ...     print(broker.bootstrap["plaintext"])
+    127.0.0.1:...
     """
 
     def __init__(
@@ -521,33 +526,40 @@ def _topic_spec(text: str) -> tuple[str, int]:
     return name, int(partitions or 1)
 
 
-def _parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ``hop dev-broker`` parser (also used to document the command)."""
     parser = argparse.ArgumentParser(
         prog=prog or "python -m hop.testing.broker",
         description=f"Run a local Apache Kafka {KAFKA_VERSION} broker for development.",
     )
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="keep data here (default: a temporary folder removed at exit)")
-    parser.add_argument("--plaintext-port", type=int, default=None, metavar="PORT",
-                        help=f"PLAINTEXT port (default: {DEV_PLAINTEXT_PORT} when free, else a "
-                             "free one; 0: any free port)")
-    for listener in ("sasl-plaintext", "sasl-ssl", "controller"):
-        parser.add_argument(f"--{listener}-port", type=int, default=0, metavar="PORT",
-                            help=f"fixed {listener.upper()} port (default: a free one)")
+    for listener, port in DEV_PORTS.items():
+        parser.add_argument(f"--{listener.replace('_', '-')}-port", type=int, default=None,
+                            metavar="PORT", help=f"{listener.upper()} port (default: {port} when "
+                            "free, else a free one; 0: any free port)")
+    parser.add_argument("--controller-port", type=int, default=0, metavar="PORT",
+                        help="KRaft controller port (default: a free one)")
     parser.add_argument("--start-timeout", type=float, default=_START_TIMEOUT_S,
                         metavar="SECONDS")
     # The broker does not create topics on first use, so a developer names them here.
     parser.add_argument("-t", "--topic", type=_topic_spec, action="append", default=[],
                         metavar="NAME[:PARTITIONS]",
                         help="create this topic at start (repeatable); sized for 4 MiB alerts")
-    return parser.parse_args(argv)
+    return parser
 
 
-DEV_PLAINTEXT_PORT = 9092
-"""Kafka's customary port: ``kafka://localhost:9092/...`` examples work as written."""
+def _parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
+    return build_parser(prog).parse_args(argv)
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+DEV_PORTS: Mapping[str, int] = {"plaintext": 9092, "sasl_plaintext": 9093, "sasl_ssl": 9094}
+"""The ports ``hop dev-broker`` takes when they are free: Kafka's customary ones, so that
+``kafka://localhost:9092/...`` examples (and ``localhost:9093`` for SCRAM) work as written."""
+DEV_PLAINTEXT_PORT = DEV_PORTS["plaintext"]
+
+
+def _port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a listening socket could bind ``host:port`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # As the JVM's server sockets do: a port held only by closing connections is free.
@@ -559,34 +571,41 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def choose_plaintext_port(preferred: int = DEV_PLAINTEXT_PORT) -> tuple[int, str | None]:
+def _choose_port(listener: str, preferred: int) -> tuple[int, str | None]:
     """``(preferred, None)`` when that port is free, else ``(a free port, why)``."""
-    if port_is_free(preferred):
+    if _port_is_free(preferred):
         return preferred, None
     (port,) = free_ports(1)
     return port, (
-        f"port {preferred} on 127.0.0.1 is in use, so the PLAINTEXT listener takes "
-        f"port {port} instead: use kafka://localhost:{port}/... in place of "
-        f"kafka://localhost:{preferred}/..."
+        f"port {preferred} on 127.0.0.1 is in use, so the {listener.upper()} listener takes "
+        f"port {port} instead: use localhost:{port} in place of localhost:{preferred}"
     )
 
 
-def _ports_from(args: argparse.Namespace) -> tuple[BrokerPorts | None, str | None]:
-    """The ports to start with (None: the data folder's recorded ones), and a notice."""
-    others = [args.controller_port, args.sasl_plaintext_port, args.sasl_ssl_port]
-    notice = None
-    plaintext = args.plaintext_port
-    if plaintext is None:
-        recorded = args.data_dir is not None and (Path(args.data_dir) / "broker.json").is_file()
-        if recorded and not any(others):
-            return None, None  # a data folder keeps the ports its clients know
-        plaintext, notice = choose_plaintext_port()
-    elif plaintext and not port_is_free(plaintext):
-        raise HopError(f"port {plaintext} on 127.0.0.1 is in use (choose another, or 0)")
-    taken = {plaintext, *others}
-    free = iter(p for p in free_ports(5) if p not in taken)
-    wanted = [plaintext, args.controller_port, args.sasl_plaintext_port, args.sasl_ssl_port]
-    return BrokerPorts(*(port or next(free) for port in wanted)), notice
+def _ports_from(args: argparse.Namespace) -> tuple[BrokerPorts | None, list[str]]:
+    """The ports to start with (None: the data folder's recorded ones), and notices.
+
+    A listener's option is None (its port in :data:`DEV_PORTS` when free, else a free
+    one), 0 (any free port) or a port (which must be free).
+    """
+    given = {listener: getattr(args, f"{listener}_port") for listener in DEV_PORTS}
+    recorded = args.data_dir is not None and (Path(args.data_dir) / "broker.json").is_file()
+    if recorded and all(v is None for v in given.values()) and not args.controller_port:
+        return None, []  # a data folder keeps the ports its clients know
+    chosen: dict[str, int] = {}
+    notices = []
+    for listener, port in given.items():
+        if port is None:
+            port, notice = _choose_port(listener, DEV_PORTS[listener])
+            if notice:
+                notices.append(notice)
+        elif port and not _port_is_free(port):
+            raise HopError(f"port {port} on 127.0.0.1 is in use (choose another, or 0)")
+        chosen[listener] = port
+    chosen["controller"] = args.controller_port
+    free = iter(p for p in free_ports(len(chosen) + 1) if p not in chosen.values())
+    ports = {listener: port or next(free) for listener, port in chosen.items()}
+    return BrokerPorts(**ports), notices
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -599,11 +618,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """
     args = _parse_args(argv, prog)
     try:
-        ports, notice = _ports_from(args)
+        ports, notices = _ports_from(args)
     except HopError as exc:
         print(f"hop: error: {exc}", file=sys.stderr)
         return 1
-    if notice:
+    for notice in notices:
         print(f"hop dev-broker: {notice}", file=sys.stderr, flush=True)
     broker = KafkaBroker(args.data_dir, ports=ports, start_timeout=args.start_timeout)
     stop = threading.Event()
