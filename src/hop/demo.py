@@ -19,6 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
@@ -105,6 +106,35 @@ def _position(where_when: Any) -> str | None:
     return f"{text}, error radius {error}" if error else text
 
 
+ALERT_FILES = {
+    "IGWN alert": "igwn-alert.json",
+    "VOEvent": "voevent.xml",
+    "GCN circular": "circular.gcn3",
+}
+"""The file each alert is written to by ``--write-alerts``, in the form ``hop publish``
+reads: ``-f JSON``, ``-f VOEVENT`` and ``-f CIRCULAR``."""
+
+
+def _write_alerts(folder: Path) -> int:
+    from hop._samples import sample_alerts
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for label, model in sample_alerts():
+            path = folder / ALERT_FILES[label]
+            data = (
+                json.dumps(model.content, indent=2).encode() + b"\n"
+                if label == "IGWN alert"
+                else bytes(model)
+            )
+            path.write_bytes(data)
+            print(path)
+    except OSError as exc:
+        print(f"hop demo: error: {exc.filename or folder}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _print(console: Any, title: str, body: str, meta: Any) -> None:
     where = f"{meta.topic}[{meta.partition}]@{meta.offset}"
     if console is None:
@@ -121,7 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo: start a broker, publish three sample alerts, read them back."""
     parser = argparse.ArgumentParser(prog="python -m hop.demo", description=main.__doc__)
     parser.add_argument("--plain", action="store_true", help="plain text output, no colours")
+    parser.add_argument(
+        "--write-alerts",
+        type=Path,
+        metavar="DIR",
+        help="only write the three alerts to files in DIR (to publish them yourself), and exit",
+    )
     args = parser.parse_args(argv)
+    if args.write_alerts is not None:
+        return _write_alerts(args.write_alerts)
 
     from hop import Stream
     from hop._samples import sample_alerts

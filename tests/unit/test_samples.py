@@ -118,3 +118,28 @@ def test_nuniq_refuses_pixels_that_do_not_exist(order: int, ipix: int) -> None:
 def test_reader_refuses_other_files() -> None:
     with pytest.raises(ValueError, match="not a FITS file"):
         read_moc_fits(b"GIF89a")
+
+
+def test_demo_writes_its_alerts_as_files_hop_publish_reads(tmp_path, capsys) -> None:
+    from hop import demo
+    from hop.cli._formats import formats
+
+    assert demo.main(["--write-alerts", str(tmp_path / "alerts")]) == 0
+    written = capsys.readouterr().out.split()
+    assert written == [str(tmp_path / "alerts" / name) for name in demo.ALERT_FILES.values()]
+    expected = dict(_samples.sample_alerts())
+    kinds = (("IGWN alert", "JSON"), ("VOEvent", "VOEVENT"), ("GCN circular", "CIRCULAR"))
+    for label, fmt in kinds:
+        path = tmp_path / "alerts" / demo.ALERT_FILES[label]
+        loaded = formats()[fmt].load_file(str(path))
+        assert loaded.serialize() == expected[label].serialize(), label
+
+
+def test_demo_reports_an_unwritable_folder_in_one_line(tmp_path, capsys) -> None:
+    from hop import demo
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert demo.main(["--write-alerts", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hop demo: error: ") and err.count("\n") == 1
