@@ -3,17 +3,17 @@
 Each model has a ``format_name`` (sent in the ``_format`` header) and a
 ``serialize``/``deserialize`` pair that turns it into Kafka bytes and back:
 
-=================  ===============  ==============================================
-model              format name      bytes on the wire
-=================  ===============  ==============================================
-VOEvent            ``voevent``      the original VOEvent XML
-GCNTextNotice      ``gcntextnotice`` the original notice text
-GCNCircular        ``circular``     JSON ``{"header": {...}, "body": "..."}``
-Blob               ``blob``         the bytes as given
-JSONBlob           ``json``         ``json.dumps(content)`` in UTF-8
-AvroBlob           ``avro``         an Avro object container
-ExternalMessage    ``external``     JSON ``{"url": "..."}``
-=================  ===============  ==============================================
+=================  =================  ==============================================
+model              format name        bytes on the wire
+=================  =================  ==============================================
+VOEvent            ``voevent``        the original VOEvent XML
+GCNTextNotice      ``gcntextnotice``  the original notice text
+GCNCircular        ``circular``       JSON ``{"header": {...}, "body": "..."}``
+Blob               ``blob``           the bytes as given
+JSONBlob           ``json``           ``json.dumps(content)`` in UTF-8
+AvroBlob           ``avro``           an Avro object container
+ExternalMessage    ``external``       JSON ``{"url": "..."}``
+=================  =================  ==============================================
 
 Loading a malformed file raises :class:`hop.errors.SerializationError` naming the file
 and, where the parser knows it, the line and column.

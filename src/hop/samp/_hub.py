@@ -94,8 +94,10 @@ class SAMPHubServer:
 
     Examples
     --------
-    >>> with SAMPHubServer(web_profile=False) as hub:  # doctest: +SKIP
+    >>> from hop.samp import SAMPHubServer
+    >>> with SAMPHubServer(web_profile=False) as hub:
     ...     print(hub.params["samp.hub.xmlrpc.url"])
+    http://127.0.0.1:.../
     """
 
     def __init__(

@@ -51,8 +51,12 @@ class SAMPIntegratedClient:
 
     Examples
     --------
-    >>> with SAMPIntegratedClient(name="demo") as client:  # doctest: +SKIP
-    ...     client.enotify_all("table.load.votable", url="http://example.org/t.xml")
+    With a hub running (here one of this process's own):
+
+    >>> from hop.samp import SAMPHubServer, SAMPIntegratedClient
+    >>> with SAMPHubServer(web_profile=False), SAMPIntegratedClient(name="demo") as client:
+    ...     print(client.ecall_and_wait("hub", "samp.app.ping", "5"))
+    {'samp.status': 'samp.ok', 'samp.result': {}}
     """
 
     def __init__(
