@@ -217,6 +217,7 @@ def _api_modules() -> list[str]:
     return re.findall(r"^   ([a-z_][\w.]*)$", index, re.M)
 
 
+@pytest.mark.broker  # KafkaBroker's example starts one
 def test_docstring_examples_of_the_documented_modules_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
