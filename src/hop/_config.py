@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from hop.errors import ConfigurationError
 
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_PRODUCE_TIMEOUT",
     "ConsumerConfig",
+    "Credential",
     "ProducerConfig",
     "auth_settings",
     "connection_settings",
@@ -41,8 +42,24 @@ DEFAULT_MESSAGE_MAX_BYTES = 64 * 1024 * 1024
 """Client-side size cap. The topic's own ``max.message.bytes`` is checked per write."""
 
 DEFAULT_OFFSET_COMMIT_INTERVAL = timedelta(seconds=5)
+"""How often handled offsets are committed: librdkafka's own interval, which bounds what a
+crashed reader reads again to a few seconds of messages."""
+
 DEFAULT_RECONNECT_BACKOFF = timedelta(milliseconds=100)
+"""First pause before reconnecting to a broker: librdkafka's default, quick enough that a
+broker restart costs a reader well under a second."""
+
 DEFAULT_RECONNECT_MAX = timedelta(seconds=10)
+"""Longest pause between reconnection attempts: librdkafka's default; an outage of
+minutes is noticed within 10 s of its end."""
+
+DEFAULT_PRODUCE_BACKOFF = timedelta(milliseconds=100)
+"""Pause before retrying a failed produce request: librdkafka's default, short enough to
+ride out a leader election without adding latency to every message."""
+
+DEFAULT_FETCH_WAIT_MS = 100
+"""How long the broker may hold a fetch to fill it (librdkafka: 500 ms): alerts are
+small and rare, so waiting for a fuller fetch would only add latency."""
 
 DEFAULT_LINGER_MS = 2
 """How long the producer holds a message to batch it with the next ones.
@@ -51,6 +68,27 @@ librdkafka's default is 5 ms. Alert streams care more about latency than bulk ra
 measured with ``./run bench`` (write to model at 100 msg/s) 2 ms takes the median
 from ~7 to ~4.5 ms and halves the messages over 10 ms, for a bulk rate of small
 messages ~10-20% lower. ``kafka_config={"linger.ms": ...}`` overrides it."""
+
+
+class Credential(Protocol):
+    """What the Kafka settings need of a credential: a :class:`hop.auth.Auth`.
+
+    A protocol rather than the class, so that configuration does not depend on the
+    credential store (data flows from credentials to Kafka settings, not back).
+    """
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def mechanism(self) -> str: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def ssl(self) -> bool: ...
+    @property
+    def ssl_ca_location(self) -> str | None: ...
 
 
 def seconds(value: timedelta | float | int | None, name: str) -> float | None:
@@ -91,7 +129,7 @@ LIBRDKAFKA_LOG = _LibrdkafkaLog()
 """The ``logger`` given to every librdkafka client."""
 
 
-def auth_settings(auth: Any) -> dict[str, Any]:
+def auth_settings(auth: Credential | None) -> dict[str, Any]:
     """librdkafka settings for a credential (a :class:`hop.auth.Auth`) or None."""
     if auth is None:
         return {}
@@ -125,7 +163,9 @@ def auth_settings(auth: Any) -> dict[str, Any]:
     return settings
 
 
-def connection_settings(brokers: str, auth: Any, connect_timeout_ms: int) -> dict[str, Any]:
+def connection_settings(
+    brokers: str, auth: Credential | None, connect_timeout_ms: int
+) -> dict[str, Any]:
     """librdkafka settings every client needs: the brokers, logging and the credential.
 
     Readers, writers and admin clients all start from these, so a setting that affects
@@ -150,15 +190,18 @@ def connection_settings(brokers: str, auth: Any, connect_timeout_ms: int) -> dic
     return conf
 
 
-def _from_kwargs(cls: type, kind: str, kwargs: Mapping[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
+def _from_kwargs(
+    cls: type, kind: str, kwargs: Mapping[str, Any], also: frozenset[str] = frozenset()
+) -> Any:
+    # ``also``: options the stream itself takes before these (named in the message).
+    names = {f.name for f in dataclasses.fields(cls)} | also
     unknown = sorted(set(kwargs) - names)
     if unknown:
         raise ConfigurationError(
             f"unknown option(s) for a {kind} stream: {', '.join(unknown)}; "
             f"valid options are {', '.join(sorted(names))}"
         )
-    return cls(**kwargs)
+    return cls(**{k: v for k, v in kwargs.items() if k not in also})
 
 
 @dataclass(frozen=True)
@@ -179,7 +222,7 @@ class _Common:
     automatic_offload: bool = True
     """Accepted for upstream compatibility (large-message offload is not used)."""
 
-    def _base(self, brokers: str, auth: Any) -> dict[str, Any]:
+    def _base(self, brokers: str, auth: Credential | None) -> dict[str, Any]:
         conf = connection_settings(brokers, auth, _ms(self.connect_timeout, "connect_timeout"))
         conf.update(
             {
@@ -205,20 +248,22 @@ class ConsumerConfig(_Common):
     """How often offsets of handled messages are committed in the background."""
     check_crcs: bool = False
     """Verify CRC32 of consumed records."""
-    read_forever: bool | None = None
-    """Accepted for upstream compatibility; ``Stream(until_eos=...)`` sets it."""
-    start_at: Any = None
-    """Accepted for upstream compatibility; ``Stream(start_at=...)`` sets it."""
     session_timeout: timedelta | float | None = None
     """Consumer-group session timeout (librdkafka's default when None)."""
 
     @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> ConsumerConfig:
-        """Build from ``Stream.open`` keyword arguments, refusing unknown ones."""
-        return _from_kwargs(cls, "read", kwargs)  # type: ignore[no-any-return]
+    def from_kwargs(
+        cls, kwargs: Mapping[str, Any], *, also: frozenset[str] = frozenset()
+    ) -> ConsumerConfig:
+        """Build from ``Stream.open`` keyword arguments, refusing unknown ones.
+
+        ``also`` names the options the reader takes itself (``start_at``...), so the
+        error for an unknown option lists them among the valid ones.
+        """
+        return _from_kwargs(cls, "read", kwargs, also)  # type: ignore[no-any-return]
 
     def librdkafka(
-        self, brokers: str, group_id: str, auth: Any, *, offset_reset: str, eof: bool
+        self, brokers: str, group_id: str, auth: Credential | None, *, offset_reset: str, eof: bool
     ) -> dict[str, Any]:
         """The complete librdkafka consumer configuration."""
         conf = self._base(brokers, auth)
@@ -236,8 +281,7 @@ class ConsumerConfig(_Common):
                     self.offset_commit_interval, "offset_commit_interval"
                 ),
                 "check.crcs": self.check_crcs,
-                # Return fetched data at once rather than waiting for a fuller fetch.
-                "fetch.wait.max.ms": 100,
+                "fetch.wait.max.ms": DEFAULT_FETCH_WAIT_MS,
             }
         )
         if self.session_timeout is not None:
@@ -252,7 +296,7 @@ class ProducerConfig(_Common):
 
     produce_timeout: timedelta | float | None = DEFAULT_PRODUCE_TIMEOUT
     """Delivery deadline per message; 0 means no deadline (upstream's default)."""
-    produce_backoff_time: timedelta | float = timedelta(milliseconds=100)
+    produce_backoff_time: timedelta | float = DEFAULT_PRODUCE_BACKOFF
     """Delay between retries of a failed produce request."""
     use_idempotence: bool = False
     """Enable librdkafka's idempotent producer (no duplicates from retries)."""
@@ -283,7 +327,7 @@ class ProducerConfig(_Common):
         value = seconds(self.produce_timeout, "produce_timeout")
         return value if value else None
 
-    def librdkafka(self, brokers: str, auth: Any) -> dict[str, Any]:
+    def librdkafka(self, brokers: str, auth: Credential | None) -> dict[str, Any]:
         """The complete librdkafka producer configuration."""
         conf = self._base(brokers, auth)
         conf.update(

@@ -123,6 +123,15 @@ def _raw_value(value: bytes | None, headers: Any, msg: Any) -> bytes | None:
     return value
 
 
+# Options of Stream.open in read mode that the reader handles itself, before the rest
+# become a ConsumerConfig.
+_READER_OPTIONS = frozenset({"auth", "start_at", "read_forever"})
+
+DEFAULT_BATCH_SIZE = 100
+"""Most messages taken from librdkafka at once by read(): large enough that a backlog is
+read at full speed, and a batch never delays a message (it returns what is there)."""
+
+
 def _check_read_options(method: str, batch_size: int, extra: dict[str, Any]) -> None:
     if extra:
         raise errors.ConfigurationError(
@@ -166,7 +175,7 @@ class Consumer:
         self.auth = kwargs.pop("auth", None)
         start_at = kwargs.pop("start_at", StartPosition.LATEST)
         read_forever = kwargs.pop("read_forever", True)
-        self._config = ConsumerConfig.from_kwargs(kwargs)
+        self._config = ConsumerConfig.from_kwargs(kwargs, also=_READER_OPTIONS)
         if isinstance(topics, str):
             topics = [topics]
         if not topics:
@@ -344,7 +353,7 @@ class Consumer:
         self,
         metadata: bool = False,
         autocommit: bool = True,
-        batch_size: int = 100,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         batch_timeout: Any = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
@@ -373,7 +382,11 @@ class Consumer:
         return self._read(_codec.unpack, metadata, autocommit, batch_size)
 
     def read_raw(
-        self, metadata: bool = False, autocommit: bool = True, batch_size: int = 100, **kwargs: Any
+        self,
+        metadata: bool = False,
+        autocommit: bool = True,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **kwargs: Any,
     ) -> Iterator[Any]:
         """Like :meth:`read`, but yield each message's undecoded bytes."""
         kwargs.pop("batch_timeout", None)

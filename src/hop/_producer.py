@@ -7,7 +7,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import confluent_kafka
 from confluent_kafka import KafkaError
@@ -16,6 +16,9 @@ from hop import _codec, errors
 from hop._config import ProducerConfig
 from hop._kafka_errors import ClientErrors, kafka_errors, translate
 from hop._lifecycle import State
+
+if TYPE_CHECKING:
+    from hop._auth.credential import Auth
 
 __all__ = ["Producer", "raise_delivery_errors"]
 
@@ -61,7 +64,7 @@ class Producer:
         self,
         broker_addresses: str | Sequence[str],
         topic: str | Sequence[str] | None = None,
-        auth: Any = None,
+        auth: Auth | None = None,
         **kwargs: Any,
     ) -> None:
         topics = [topic] if isinstance(topic, str) else list(topic or [])
@@ -155,7 +158,7 @@ class Producer:
         message: Any,
         headers: Any = None,
         test: bool = False,
-        auth: Any = None,
+        auth: Auth | None = None,
     ) -> tuple[bytes, list[tuple[str, str | bytes]]]:
         """Pack and serialize a message.
 

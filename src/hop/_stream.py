@@ -8,7 +8,7 @@ import string
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from hop import errors
 from hop._config import DEFAULT_CONNECT_TIMEOUT, seconds
@@ -16,6 +16,9 @@ from hop._consumer import Consumer, StartPosition, fetch_metadata
 from hop._kafka_errors import ClientErrors, kafka_errors, translate
 from hop._producer import Producer
 from hop._url import parse_url
+
+if TYPE_CHECKING:
+    from hop._auth.credential import AuthOption
 
 __all__ = ["Stream", "list_topics"]
 
@@ -66,7 +69,7 @@ class Stream:
 
     def __init__(
         self,
-        auth: Any = True,
+        auth: AuthOption = True,
         start_at: StartPosition | datetime = StartPosition.LATEST,
         until_eos: bool = False,
     ) -> None:
@@ -184,7 +187,9 @@ class Stream:
         )
 
 
-def list_topics(url: str, auth: Any = True, timeout: float | timedelta = -1.0) -> dict[str, Any]:
+def list_topics(
+    url: str, auth: AuthOption = True, timeout: float | timedelta = -1.0
+) -> dict[str, Any]:
     """List the accessible topics on the Kafka broker named by ``url``.
 
     Parameters

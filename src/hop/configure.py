@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
-from hop._auth.files import write_toml
+from hop._private_files import write_toml
 from hop.errors import ConfigurationError
 
 __all__ = [

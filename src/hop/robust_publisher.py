@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 from hop import _codec
 from hop._lifecycle import State, report_stuck_threads
 from hop._robust.backend import DeliveryCallback, HopProducerBackend, ProducerBackend
-from hop._robust.journal import PublicationJournal
+from hop._robust.journal import DEFAULT_DURABILITY, DEFAULT_JOURNAL_PATH, PublicationJournal
 from hop._robust.sender import DEFAULT_MAX_IN_FLIGHT, Sender
 from hop.errors import ConfigurationError, DeliveryError, HopError, StateError
 
 if TYPE_CHECKING:
-    from hop.auth import Auth
+    from hop._auth.credential import AuthOption
 
 __all__ = ["PublicationJournal", "RobustProducer"]
 
@@ -88,11 +88,11 @@ class RobustProducer:
     def __init__(
         self,
         url: str,
-        auth: Auth | bool | None = True,
-        journal_path: str | os.PathLike[str] = "publisher.journal",
+        auth: AuthOption = True,
+        journal_path: str | os.PathLike[str] = DEFAULT_JOURNAL_PATH,
         poll_wait: float = DEFAULT_POLL_WAIT,
         *,
-        durability: str = "none",
+        durability: str = DEFAULT_DURABILITY,
         **kwargs: Any,
     ) -> None:
         if poll_wait < 0:

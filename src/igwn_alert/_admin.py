@@ -1,26 +1,28 @@
 """Topic deletion through Kafka's admin API.
 
 :mod:`hop.io` has no admin operations, so this builds a confluent-kafka
-``AdminClient`` with the same connection and credential settings that
-:mod:`hop._config` gives readers and writers.
+``AdminClient`` with the same connection and credential settings that hop gives
+readers and writers (:func:`hop._internal.connection_settings`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hop import errors
-from hop._config import connection_settings
-from hop._kafka_errors import translate
+from hop._internal import connection_settings, translate
 
 __all__ = ["delete_topic"]
+
+if TYPE_CHECKING:
+    from hop.auth import Auth
 
 logger = logging.getLogger("igwn_alert.client")
 
 
-def delete_topic(bootstrap: str, credential: Any, topic: str, timeout: float) -> None:
+def delete_topic(bootstrap: str, credential: Auth | None, topic: str, timeout: float) -> None:
     """Delete ``topic`` on the brokers ``bootstrap`` as ``credential``.
 
     Parameters

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hop import errors
-from hop._stream import _generate_group_id
+from hop._internal import generate_group_id
 from hop.io import Consumer, Producer, Stream, list_topics
 from igwn_alert import _credentials
 from igwn_alert._errors import InvalidSettingError, NotConnectedError
@@ -479,7 +479,7 @@ class client(Stream):  # upstream's public name, lower case
         # (upstream drew a new group, starting at the latest message, on every retry).
         if self._generated_group is None:
             credential = self._credential()
-            self._generated_group = _generate_group_id(getattr(credential, "username", None))
+            self._generated_group = generate_group_id(getattr(credential, "username", None))
         return self._generated_group
 
     def _deliver(self, callback: Callback | None, kafka_topic: str, model: Any) -> None:

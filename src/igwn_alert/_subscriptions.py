@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from hop._auth.files import write_toml
+from hop._internal import write_toml
 from hop.configure import get_config_path
 from hop.errors import ConfigurationError
 

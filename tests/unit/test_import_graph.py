@@ -90,3 +90,17 @@ def test_the_import_graph_of_src_has_no_cycle() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_igwn_alert_uses_only_public_hop_modules_and_hop_internal() -> None:
+    modules = _modules()
+    private = sorted(
+        f"{name} -> {target}"
+        for name, path in modules.items()
+        if name.split(".")[0] == "igwn_alert"
+        for target in _imports(name, path, modules)
+        if target.split(".")[0] == "hop"
+        and target != "hop._internal"
+        and any(part.startswith("_") for part in target.split(".")[1:])
+    )
+    assert private == []

@@ -93,3 +93,32 @@ def test_oauthbearer_uses_librdkafkas_builtin_oidc():
 def test_oauthbearer_without_endpoint_is_refused():
     with pytest.raises(ConfigurationError, match="token endpoint"):
         auth_settings(_auth(mechanism="OAUTHBEARER"))
+
+
+def test_an_unknown_read_option_lists_the_reader_options_among_the_valid_ones():
+    from hop._consumer import _READER_OPTIONS
+
+    with pytest.raises(ConfigurationError, match=r"bogus.*valid options are.*read_forever") as info:
+        ConsumerConfig.from_kwargs({"bogus": 1}, also=_READER_OPTIONS)
+    assert "start_at" in str(info.value)
+
+
+def test_every_kafka_default_is_a_named_constant_with_its_reason():
+    import ast
+    from pathlib import Path
+
+    from hop import _config
+
+    body = ast.parse(Path(_config.__file__).read_text(encoding="utf-8")).body
+    undocumented, named = [], []
+    for node, after in zip(body, [*body[1:], None], strict=True):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name.startswith("DEFAULT_"):
+                named.append(name)
+                documented = (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                              and isinstance(after.value.value, str))
+                if not documented:
+                    undocumented.append(name)
+    assert len(named) >= 9
+    assert undocumented == []

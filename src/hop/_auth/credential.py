@@ -10,7 +10,7 @@ from typing import Any
 
 from hop.errors import AmbiguousCredentialError, ConfigurationError, NoMatchingCredentialError
 
-__all__ = ["DEFAULT_PORT", "Auth", "SASLMethod", "select_matching_auth"]
+__all__ = ["DEFAULT_PORT", "Auth", "AuthOption", "SASLMethod", "select_matching_auth"]
 
 logger = logging.getLogger("hop")
 
@@ -275,6 +275,12 @@ def _host_matches(cred_host: str, broker: str) -> bool:
     if not c_host or c_host != b_host:
         return False
     return (c_port or DEFAULT_PORT) == (b_port or DEFAULT_PORT)
+
+
+AuthOption = Auth | Sequence[Auth] | bool | None
+"""What ``auth=`` accepts (:class:`hop.io.Stream`, ``list_topics``, the RobustProducer):
+a credential, several to choose from, True to load the credential store, or
+False/None for no authentication."""
 
 
 def select_matching_auth(

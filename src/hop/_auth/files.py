@@ -1,17 +1,17 @@
-"""File I/O for secrets: atomic private writes and the CSV credential import."""
+"""The CSV credential import, and the credential keys it shares with ``auth.toml``.
+
+Files holding secrets are written by :mod:`hop._private_files`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
-import tempfile
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hop.errors import ConfigurationError, CredentialFileError
 
-__all__ = ["CREDENTIAL_KEYS", "read_csv_credentials", "write_private_file", "write_toml"]
+__all__ = ["CREDENTIAL_KEYS", "read_csv_credentials"]
 
 _A = TypeVar("_A")
 
@@ -29,45 +29,6 @@ CREDENTIAL_KEYS = frozenset(
         "token_endpoint",
     }
 )
-
-
-def write_private_file(path: str, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data``, readable by its owner only.
-
-    The bytes go to a 0600 temporary file in the same directory, which is synced and
-    then renamed over ``path``: a crash leaves either the old or the new file, never a
-    truncated one, and the secret is never visible to other users, not even briefly.
-    Missing parent directories are created with mode 0700.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        # mkstemp already creates the file 0600; fchmod states it independently of
-        # the platform's tempfile behaviour.
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # The rename is durable only once the directory entry is on disk.
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def write_toml(path: str, data: dict[str, Any]) -> None:
-    """Write ``data`` as TOML to ``path`` with :func:`write_private_file`."""
-    import tomli_w
-
-    write_private_file(path, tomli_w.dumps(data).encode("utf-8"))
 
 
 def read_csv_credentials(path: str, make: Callable[..., _A]) -> list[_A]:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, Protocol
 
 from hop._auth.credential import _PROTOCOLS, Auth
-from hop._auth.files import CREDENTIAL_KEYS, read_csv_credentials, write_toml
+from hop._auth.files import CREDENTIAL_KEYS, read_csv_credentials
+from hop._private_files import write_toml
 from hop.configure import get_config_path
 from hop.errors import (
     AmbiguousCredentialError,

@@ -23,11 +23,18 @@ from hop._robust.file import JournalFile
 from hop._robust.format import JournalMessage, encode_message, encode_sent
 from hop.errors import JournalError, StateError
 
-__all__ = ["DURABILITY_MODES", "PublicationJournal"]
+__all__ = ["DEFAULT_DURABILITY", "DEFAULT_JOURNAL_PATH", "DURABILITY_MODES", "PublicationJournal"]
 
 logger = logging.getLogger("hop")
 
 DURABILITY_MODES = ("none", "fsync")
+
+DEFAULT_JOURNAL_PATH = "publisher.journal"
+"""Upstream's journal file, in the working directory."""
+
+DEFAULT_DURABILITY = "none"
+"""Upstream's behaviour: a journal that survives the death of the process, not of the
+machine; ``"fsync"`` costs a disk flush per write (shared by concurrent writers)."""
 
 # Compact when the file is larger than this many times the live records, and at least
 # this large: the file stays within a constant factor of what is really pending.
@@ -105,8 +112,8 @@ class PublicationJournal:
         def __exit__(self, *exc: object) -> None:
             return None
 
-    def __init__(self, journal_path: str | os.PathLike[str] = "publisher.journal", *,
-                 durability: str = "none") -> None:
+    def __init__(self, journal_path: str | os.PathLike[str] = DEFAULT_JOURNAL_PATH, *,
+                 durability: str = DEFAULT_DURABILITY) -> None:
         if durability not in DURABILITY_MODES:
             raise ValueError(
                 f"durability must be one of {', '.join(map(repr, DURABILITY_MODES))}, "

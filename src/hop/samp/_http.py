@@ -264,7 +264,27 @@ class RPCServer:
                 for key, _ in sel.select():
                     if key.fileobj is self._wake_r:
                         return
-                    self._server._handle_request_noblock()  # type: ignore[attr-defined]
+                    self._accept_one()
+
+    def _accept_one(self) -> None:
+        # What socketserver's serve_forever does per ready socket, through its
+        # documented hooks (get_request, verify_request, process_request...).
+        server = self._server
+        try:
+            request, client_address = server.get_request()
+        except OSError:
+            return
+        if not server.verify_request(request, client_address):
+            server.shutdown_request(request)
+            return
+        try:
+            server.process_request(request, client_address)
+        except Exception:
+            server.handle_error(request, client_address)
+            server.shutdown_request(request)
+        except BaseException:
+            server.shutdown_request(request)
+            raise
 
     def stop(self, timeout: float = 5.0) -> list[str]:
         """Stop accepting, close every connection, join the threads.

@@ -36,6 +36,15 @@ __all__ = ["SAMPHubServer"]
 
 logger = logging.getLogger("hop.samp.hub")
 
+DEFAULT_CALLBACK_TIMEOUT_S = 20.0
+"""Socket timeout of one callback to a client: long enough for a desktop tool busy
+loading a table, short enough that a hung client is ejected within a minute
+(with :data:`DEFAULT_MAX_CALLBACK_FAILURES`)."""
+
+DEFAULT_MAX_CALLBACK_FAILURES = 3
+"""Consecutive failed callbacks before a client is ejected: one lost connection is
+forgiven, a client that is gone stops costing the others."""
+
 _SHUTDOWN_FLUSH_S = 2.0
 _JOIN_TIMEOUT_S = 5.0
 
@@ -122,8 +131,8 @@ class SAMPHubServer:
         cert_reqs: int = ssl.CERT_NONE,
         ca_certs: str | None = None,
         ssl_version: int | None = None,
-        callback_timeout: float = 20.0,
-        max_callback_failures: int = 3,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT_S,
+        max_callback_failures: int = DEFAULT_MAX_CALLBACK_FAILURES,
         web_restrict_mtypes: bool = True,
         environ: Mapping[str, str] | None = None,
     ) -> None:
