@@ -35,7 +35,9 @@ the classes that :mod:`hop.samp`, :mod:`hop.testing` and :mod:`igwn_alert` add t
      |    +-- SAMPHubError                          [hop.samp]
      |    +-- SAMPClientError                       [hop.samp]
      |    +-- SAMPProxyError (Fault)                [hop.samp] the hub answered a fault
-     |         +-- SAMPProxyTimeoutError            [hop.samp]
+     |    |    +-- SAMPProxyTimeoutError            [hop.samp]
+     |    +-- BridgeError                           the alert bridge cannot run
+     +-- MissingDependencyError (ImportError)      an optional extra is not installed
      +-- BrokerError (RuntimeError)                [hop.testing] the test broker
           +-- JarDownloadError                      [hop.testing]
           +-- TLSSetupError                         [hop.testing]
@@ -60,6 +62,7 @@ __all__ = [
     "AmbiguousCredentialError",
     "AuthenticationError",
     "AuthorizationError",
+    "BridgeError",
     "BrokerUnreachableError",
     "ConfigurationError",
     "CredentialError",
@@ -72,6 +75,7 @@ __all__ = [
     "JournalError",
     "KafkaException",
     "MessageTooLargeError",
+    "MissingDependencyError",
     "NoMatchingCredentialError",
     "SAMPError",
     "SerializationError",
@@ -252,6 +256,26 @@ class StreamClosedError(StateError):
 
 class SAMPError(HopError):
     """Base of the errors raised by :mod:`hop.samp`."""
+
+
+class BridgeError(SAMPError):
+    """The alert bridge cannot run (e.g. another bridge holds its memory file)."""
+
+
+class MissingDependencyError(HopError, ImportError):
+    """A feature needs an optional extra that is not installed.
+
+    The message names the extra (``pip install 'skyhop[bridge]'``).
+
+    Attributes
+    ----------
+    extra : str
+        The name of the extra, e.g. ``"bridge"``.
+    """
+
+    def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
+        super().__init__(message, name=name)
+        self.extra = extra
 
 
 class HopWarning(UserWarning):

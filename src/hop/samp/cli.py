@@ -8,6 +8,7 @@ Installed as ``samp-hub`` and mounted by the ``hop`` command as ``hop samp``::
     samp-hub send samp.app.ping --to hub --call
     samp-hub monitor
     samp-hub clients
+    samp-hub bridge kafka://localhost:9092/igwn.gwalert   # alerts to SAMP tools
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 __all__ = ["add_parser", "build_parser", "main", "run"]
 
-_COMMANDS = ("hub", "send", "monitor", "clients")
+_COMMANDS = ("hub", "send", "monitor", "clients", "bridge")
 
 
 def _hub_options(p: argparse.ArgumentParser) -> None:
@@ -61,6 +62,15 @@ def _build(parser: argparse.ArgumentParser) -> None:
     monitor.add_argument("--mtype", default="*", help="MType pattern to subscribe to (*)")
     monitor.add_argument("--count", type=int, default=0, help="exit after this many messages")
     sub.add_parser("clients", help="list registered clients")
+    from hop.samp.bridge import _cli as bridge_cli
+
+    bridge = sub.add_parser(
+        "bridge",
+        help="forward alerts from Kafka topics to SAMP tools",
+        description=bridge_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bridge_cli.add_arguments(bridge)
 
 
 def add_parser(subparsers: Any, name: str = "samp") -> argparse.ArgumentParser:
@@ -107,6 +117,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     Without a command (or with options only) it runs a hub, like astropy's ``samp_hub``.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if "bridge" in args_list:
+        from hop.cli._main import _join_dash_values
+        from hop.samp.bridge._cli import DASH_VALUE_OPTIONS
+
+        args_list = _join_dash_values(args_list, DASH_VALUE_OPTIONS)
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in
                          ("-h", "--help", "--debug")):
         args_list.insert(0, "hub")
@@ -123,7 +138,7 @@ def run(args: argparse.Namespace, prog: str = "samp-hub") -> int:
 
     try:
         command = {"hub": _run_hub, "send": _run_send, "monitor": _run_monitor,
-                   "clients": _run_clients}[args.samp_command or "hub"]
+                   "clients": _run_clients, "bridge": _run_bridge}[args.samp_command or "hub"]
         return command(args)
     except KeyboardInterrupt:
         return 130
@@ -132,6 +147,12 @@ def run(args: argparse.Namespace, prog: str = "samp-hub") -> int:
             raise
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _run_bridge(args: argparse.Namespace) -> int:
+    from hop.samp.bridge._cli import run as run_bridge
+
+    return run_bridge(args)
 
 
 def _run_hub(args: argparse.Namespace) -> int:
