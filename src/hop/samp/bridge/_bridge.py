@@ -93,6 +93,16 @@ class ForwardedAlert:
     """Seconds per stage: decode, read, write, flatten, moc (sky maps), notify."""
 
 
+def _warm_up() -> None:
+    from hop.samp.bridge import _skymap
+    from hop.samp.bridge._alerts import SkyPosition
+    from hop.samp.bridge._coords import to_icrs
+
+    _skymap.warm_up()
+    for frame in ("fk5", "galactic"):
+        to_icrs(SkyPosition(0.0, 0.0, frame))
+
+
 class _State(enum.Enum):
     NEW = "new"
     RUNNING = "running"
@@ -258,6 +268,10 @@ class AlertBridge:
             raise errors.BridgeError("an AlertBridge can be started only once")
         self.cache.open()
         self._memory = ForwardedIds(self.memory_file)
+        try:
+            _warm_up()
+        except Exception as exc:  # only costs the first alert some time
+            logger.debug("warm-up failed: %s", exc)
         readers = [_Reader(self, url) for url in self.urls]
         try:
             for reader in readers:

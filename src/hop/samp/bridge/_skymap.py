@@ -256,3 +256,26 @@ def timed(timings: dict[str, float], stage: str, func: Callable[..., Any], *args
         return func(*args)
     finally:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
+def warm_up() -> None:
+    """Run every step once on a 12-pixel map, so the first alert does not pay for it.
+
+    astropy and mocpy load much of their machinery on first use (hundreds of ms).
+    """
+    import numpy as np
+    from astropy.io import fits
+
+    columns = [
+        fits.Column(name="UNIQ", format="K", array=np.arange(4, 16, dtype=np.int64)),
+        fits.Column(name="PROBDENSITY", format="D", array=np.full(12, 1 / (4 * math.pi))),
+    ]
+    table = fits.BinTableHDU.from_columns(columns)
+    table.header["OBJECT"] = "warm-up"
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(out)
+    skymap = read_skymap(out.getvalue())
+    flat_fits(skymap, flatten(skymap, 1), 1)
+    moc = credible_moc(skymap)
+    moc.serialize(format="fits", optional_kw_dict={"OBJECT": "warm-up"}, v1_compatible=True)
+    peak(skymap)
