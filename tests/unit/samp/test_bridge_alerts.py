@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from _alerts import gcn_json_notice, voevent_xml
-from _data import HOP_CLIENT, IGWN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _alerts import gcn_json_notice, voevent_xml
+from _data import HOP_CLIENT, IGWN
 from hop.models import AvroBlob, Blob, GCNCircular, GCNTextNotice, JSONBlob, VOEvent
 from hop.samp.bridge._alerts import MalformedAlert, read_alert
 
