@@ -179,6 +179,7 @@ class Pipeline:
         timed = _skymap.timed
         skymap = timed(timings, "read", _skymap.read_skymap, alert.skymap)
         event = skymap.object or alert.event or "skymap"
+        skymap.object = event  # some maps have no OBJECT card: the files carry the event's
         stem = safe_stem(event, alert.alert_type or "alert", f"{zlib.crc32(key.encode()):08x}")
         cache = self.cache
         multiorder = timed(timings, "write", cache.write, stem, ".multiorder.fits", alert.skymap)
