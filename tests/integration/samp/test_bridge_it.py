@@ -31,7 +31,7 @@ from _samphelpers import Inbox, wait_until
 from astropy.io import fits
 
 from _alerts import gcn_json_notice, voevent_xml
-from _data import HOP_CLIENT, IGWN
+from _data import HOP_CLIENT, IGWN, needs_testdata
 from _peers import run_peer
 from hop import Stream
 from hop._codec import pack
@@ -52,6 +52,15 @@ BIG = {"max.message.bytes": "4194304"}  # IGWN alerts carry ~1 MB sky maps
 
 def _igwn(name: str) -> dict[str, Any]:
     return json.loads((IGWN / f"{name}.json").read_text())
+
+
+def _sample_igwn(**changes: Any) -> dict[str, Any]:
+    """The project's own IGWN alert (a mock, MS...), with ``changes`` made to it."""
+    from hop._samples import igwn_alert
+
+    content: dict[str, Any] = json.loads(json.dumps(igwn_alert().content))
+    content.update(changes)
+    return content
 
 
 def _credible_area_sr(content: dict[str, Any]) -> tuple[float, float]:
@@ -141,6 +150,7 @@ def _close(a: float, b: float, tol: float = 1e-9) -> bool:
 # -- every kind of alert, both hubs ------------------------------------------------------
 
 
+@needs_testdata
 @pytest.mark.parametrize("hub_kind", ["ours", "astropy"])
 def test_each_kind_of_alert_reaches_the_desktop_tools(
     hub_kind: str,
@@ -261,7 +271,7 @@ def test_bad_alerts_are_logged_with_their_position_and_the_next_good_one_goes_th
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     topic = make_topic(config=BIG)
-    igwn = _igwn("S230528ay-preliminary")
+    igwn = _sample_igwn()
     not_fits = json.loads(json.dumps(igwn))
     not_fits["event"]["skymap"] = base64.b64encode(b"this is not a FITS file").decode()
     not_base64 = json.loads(json.dumps(igwn))
@@ -423,16 +433,17 @@ def test_to_sends_only_to_the_named_client_and_filters_apply(
     run_bridge: Callable[..., AlertBridge],
 ) -> None:
     topic = make_topic(config=BIG)
-    significant = _igwn("S230528ay-preliminary")
-    significant["event"].update(significant=True, far=1e-12)
+    quiet = _sample_igwn(superevent_id="S240501x")
+    quiet["event"].update(significant=False, far=7e-7)
+    significant = _sample_igwn(superevent_id="S240501y")
     aladin, aladin_box = _receiver(our_hub, "aladin")
     topcat, topcat_box = _receiver(our_hub, "topcat")
     try:
         run_bridge(topic, to="topcat", test=False, significant_only=True)
         _publish(
             kafka_url(topic),
-            JSONBlob(_igwn("MS181101ab-preliminary")),  # a mock: a test alert
-            JSONBlob(_igwn("S230528ay-preliminary")),  # not significant
+            JSONBlob(_sample_igwn()),  # a mock (MS...): a test alert
+            JSONBlob(quiet),  # not significant
             (b"<x/>", [("_test", b"true")]),  # marked as a test
             VOEvent.deserialize(voevent_xml("ivo://skyhop.test/t#1", 1, 2, role="test")),
             JSONBlob(significant),

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _alerts import gcn_json_notice, voevent_xml
-from _data import HOP_CLIENT, IGWN
+from _data import HOP_CLIENT, IGWN, needs_testdata
 from hop.models import AvroBlob, Blob, GCNCircular, GCNTextNotice, JSONBlob, VOEvent
 from hop.samp.bridge._alerts import MalformedAlert, read_alert
 
@@ -49,6 +49,7 @@ def test_voevent_in_radians_is_read_in_degrees() -> None:
     assert alert.position.lat == pytest.approx(28.64788975654116)
 
 
+@needs_testdata
 def test_voevent_without_position_has_none_and_role_test_marks_a_test() -> None:
     alert = read_alert(VOEvent.load_file(str(HOP_CLIENT / "example_voevent.xml")))
     assert alert.position is None and not alert.test
@@ -75,6 +76,7 @@ def test_voevent_position_without_c2_is_malformed() -> None:
         read_alert(VOEvent.deserialize(xml))
 
 
+@needs_testdata
 def test_gcn_text_notice_gives_the_j2000_position_and_error() -> None:
     notice = GCNTextNotice.load_file(str(HOP_CLIENT / "example_gcn.txt"))
     alert = read_alert(notice)
@@ -100,6 +102,7 @@ def test_gcn_json_notice_with_text_for_ra_is_malformed() -> None:
         read_alert(JSONBlob(gcn_json_notice("abc", 1.0)))
 
 
+@needs_testdata
 def test_igwn_alert_gives_its_sky_map_significance_and_far() -> None:
     alert = read_alert(JSONBlob(_igwn("S230528ay-preliminary")))
     assert alert.kind == "igwn" and alert.event == "S230528ay"
@@ -108,12 +111,14 @@ def test_igwn_alert_gives_its_sky_map_significance_and_far() -> None:
     assert alert.skymap is not None and alert.skymap.startswith(b"SIMPLE  =")
 
 
+@needs_testdata
 def test_mock_igwn_alert_is_a_test_and_retraction_has_no_sky_map() -> None:
     assert read_alert(JSONBlob(_igwn("MS181101ab-preliminary"))).test
     retraction = read_alert(JSONBlob(_igwn("MS181101ab-retraction")))
     assert retraction.retraction and retraction.skymap is None and retraction.test
 
 
+@needs_testdata
 def test_igwn_alert_over_avro_carries_sky_map_bytes() -> None:
     content = _igwn("S230528ay-preliminary")
     raw = base64.b64decode(content["event"]["skymap"])
@@ -121,6 +126,7 @@ def test_igwn_alert_over_avro_carries_sky_map_bytes() -> None:
     assert read_alert(AvroBlob(content)).skymap == raw
 
 
+@needs_testdata
 @pytest.mark.parametrize(
     ("change", "reason"),
     [(lambda c: c.update(event=None), "has no event"),
@@ -135,6 +141,7 @@ def test_igwn_alert_with_missing_or_wrong_fields_is_malformed(change: Any, reaso
         read_alert(JSONBlob(content))
 
 
+@needs_testdata
 def test_circulars_and_other_messages_are_described() -> None:
     circular = read_alert(GCNCircular.load_file(str(HOP_CLIENT / "example_gcn.gcn3")))
     assert circular.kind == "gcn-circular" and circular.event == "40"

@@ -14,6 +14,7 @@ from astropy.coordinates import FK4, FK5, ICRS, BarycentricMeanEcliptic, Galacti
 from astropy.time import Time
 
 from _alerts import voevent_xml
+from _data import needs_testdata
 from hop._codec import pack
 from hop.errors import BridgeError, MissingDependencyError
 from hop.models import JSONBlob, VOEvent
@@ -179,6 +180,7 @@ def test_a_voevent_that_is_not_xml_is_malformed_not_a_blob() -> None:
         decode(b"<voe:VOEvent <<<", _headers(headers), "t[0]@7")
 
 
+@needs_testdata
 def test_pipeline_skips_tests_and_filters_igwn_alerts(tmp_path: Path) -> None:
     from _data import IGWN
 

@@ -13,17 +13,28 @@ import pytest
 from astropy.io import fits
 from mocpy import MOC
 
-from _data import IGWN
+from _data import IGWN, needs_testdata
 from hop.samp.bridge import _skymap
 from hop.samp.bridge._alerts import MalformedAlert
 
 
 def _raw(name: str) -> bytes:
+    if name == "project-sample":
+        from hop._samples import skymap_fits
+
+        return skymap_fits()
     content = json.loads((IGWN / f"{name}.json").read_text())
     return base64.b64decode(content["event"]["skymap"])
 
 
-@pytest.fixture(scope="module", params=["MS181101ab-preliminary", "S230528ay-preliminary"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "project-sample",
+        pytest.param("MS181101ab-preliminary", marks=needs_testdata),
+        pytest.param("S230528ay-preliminary", marks=needs_testdata),
+    ],
+)
 def raw(request: pytest.FixtureRequest) -> bytes:
     return _raw(request.param)
 
