@@ -1,6 +1,6 @@
 """``python -m bench [name] [options]``: run one benchmark by name (``./run bench``).
 
-Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, or ``all`` (each with
+Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, ``bridge``, or ``all`` (each with
 its defaults). Options after the name go to that benchmark; ``python -m bench <name>
 --help`` lists them.
 """
@@ -23,6 +23,7 @@ BENCHMARKS = {
     "models": "bench.bench_models",
     "robust": "bench.bench_robust",
     "samp": "bench.bench_samp",
+    "bridge": "bench.bench_bridge",
 }
 
 

@@ -150,6 +150,14 @@ def _print(console: Any, title: str, body: str, meta: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo: start a broker, publish three sample alerts, read them back."""
     parser = argparse.ArgumentParser(prog="python -m hop.demo", description=main.__doc__)
+    parser.add_argument(
+        "what",
+        nargs="?",
+        choices=("alerts", "bridge"),
+        default="alerts",
+        help="alerts: the round trip above (default); bridge: the same alerts forwarded by "
+        "the alert bridge to a SAMP client that prints them",
+    )
     parser.add_argument("--plain", action="store_true", help="plain text output, no colours")
     parser.add_argument(
         "--write-alerts",
@@ -160,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write_alerts is not None:
         return _write_alerts(args.write_alerts)
+    if args.what == "bridge":
+        from hop._demo_bridge import run
+
+        return run()
 
     from hop import Stream
     from hop._samples import sample_alerts

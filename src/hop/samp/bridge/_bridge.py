@@ -282,6 +282,7 @@ class AlertBridge:
             self._memory.close()
             raise
         self._readers = readers
+        self.hub.try_connect()
         self._state = _State.RUNNING
         for reader in readers:
             reader.thread.start()

@@ -187,6 +187,16 @@ class HubLink:
                     logger.warning("%s", exc)
             client.hub.disconnect()
 
+    def try_connect(self) -> bool:
+        """Register now if a hub is up (so the first alert does not wait for it)."""
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._connect()
+                except _NotYet as exc:
+                    self._wait.note(str(exc))
+            return self._client is not None
+
     def close(self) -> None:
         """Unregister from the hub, if still registered (idempotent)."""
         with self._lock:

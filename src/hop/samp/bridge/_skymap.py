@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,10 +50,12 @@ class SkyMap:
     """HEALPix order of each pixel (numpy int64)."""
     ipix: Any
     """NESTED index of each pixel at its order (numpy int64)."""
-    header: Any
-    """The table's FITS header (astropy ``Header``)."""
+    header: dict[str, Any]
+    """The table header's values by keyword (str, int, float or bool)."""
     object: str
     """The ``OBJECT`` card (the superevent), or empty."""
+    cards: list[bytes] = field(default_factory=list)
+    """The table header's 80-character cards as read (END excluded)."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per stage."""
 
@@ -68,8 +71,116 @@ class SkyMap:
         return self.density * (4.0 * math.pi / (12.0 * np.exp2(2.0 * self.order)))
 
 
+def _card_value(card: bytes) -> Any:
+    """The value of one header card (str, bool, int or float), or None."""
+    if card[8:10] != b"= ":
+        return None
+    text = card[10:].decode("ascii", "replace").strip()
+    if text.startswith("'"):
+        body = text[1:].replace("''", "\0")
+        return body.split("'", 1)[0].replace("\0", "'").rstrip()
+    text = text.split("/", 1)[0].strip()
+    if text in ("T", "F"):
+        return text == "T"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text.replace("D", "E"))
+    except ValueError:
+        return text
+
+
+def _read_header(data: bytes, start: int) -> tuple[list[bytes], int]:
+    """The cards of the header at ``start`` (END excluded) and where its data begins."""
+    cards = []
+    pos = start
+    while True:
+        card = data[pos : pos + 80]
+        if len(card) < 80:
+            raise MalformedAlert("sky map FITS header has no END card")
+        pos += 80
+        if card[:8] == b"END     ":
+            break
+        cards.append(card)
+    return cards, start + -(-(pos - start) // _BLOCK) * _BLOCK
+
+
+# FITS binary table forms (Standard 4.0, table 18) numpy reads as they are.
+_FORMS = {"K": ">i8", "J": ">i4", "I": ">i2", "D": ">f8", "E": ">f4", "B": "u1"}
+_FORM = re.compile(r"^(\d*)([A-Z])")
+
+
+def _fast_table(data: bytes) -> tuple[dict[str, Any], list[bytes], Any] | None:
+    """Read the first table with numpy alone; None when it needs astropy's reader."""
+    import numpy as np
+
+    _, pos = _read_header(data, 0)
+    if pos >= len(data):
+        return None  # no extension: astropy's reader says what is wrong
+    cards, pos = _read_header(data, pos)
+    header = {c[:8].decode("ascii", "replace").strip(): _card_value(c) for c in cards}
+    if header.get("XTENSION") != "BINTABLE" or header.get("PCOUNT", 0) != 0:
+        return None
+    fields: list[Any] = []
+    for i in range(1, int(header.get("TFIELDS", 0)) + 1):
+        if any(f"{key}{i}" in header for key in ("TSCAL", "TZERO", "TDIM")):
+            return None
+        match = _FORM.match(str(header.get(f"TFORM{i}", "")).strip())
+        if match is None:
+            return None
+        repeat = int(match.group(1) or 1)
+        if match.group(2) == "A":
+            fields.append((f"f{i}", f"S{repeat}"))
+        elif match.group(2) in _FORMS:
+            fields.append((f"f{i}", _FORMS[match.group(2)], (repeat,)) if repeat != 1
+                          else (f"f{i}", _FORMS[match.group(2)]))  # fmt: skip
+        else:
+            return None
+    dtype = np.dtype(fields)
+    rows = int(header.get("NAXIS2", -1))
+    if (
+        dtype.itemsize != header.get("NAXIS1")
+        or rows < 0
+        or pos + rows * dtype.itemsize > len(data)
+    ):
+        return None
+    table = np.frombuffer(data, dtype=dtype, count=rows, offset=pos)
+    names = {str(header.get(f"TTYPE{i}", "")).strip().upper(): f"f{i}"
+             for i in range(1, len(fields) + 1)}  # fmt: skip
+    if "UNIQ" not in names or "PROBDENSITY" not in names:
+        raise MalformedAlert(
+            f"sky map table has no UNIQ and PROBDENSITY columns ({sorted(n for n in names if n)})"
+        )
+    if table.dtype[names["UNIQ"]].shape or table.dtype[names["PROBDENSITY"]].shape:
+        return None
+    return header, cards, (table[names["UNIQ"]], table[names["PROBDENSITY"]])
+
+
+def _astropy_table(data: bytes) -> tuple[dict[str, Any], list[bytes], Any]:
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(data), memmap=False) as hdus:
+        table = next((h for h in hdus[1:] if isinstance(h, fits.BinTableHDU)), None)
+        if table is None:
+            raise MalformedAlert("sky map FITS file has no binary table")
+        names = {n.upper() for n in table.columns.names}
+        if not {"UNIQ", "PROBDENSITY"} <= names:
+            raise MalformedAlert(
+                f"sky map table has no UNIQ and PROBDENSITY columns ({sorted(names)})"
+            )
+        header = {card.keyword: card.value for card in table.header.cards}
+        cards = [card.image.encode("ascii") for card in table.header.cards]
+        return header, cards, (table.data["UNIQ"], table.data["PROBDENSITY"])
+
+
 def read_skymap(data: bytes) -> SkyMap:
     """Read a multi-order sky map from FITS bytes.
+
+    A plain table (the form IGWN maps take) is read with numpy straight from the
+    bytes; anything else (scaled columns, compressed or variable-length data, a table
+    not in the first extension) goes through astropy.
 
     Raises
     ------
@@ -77,23 +188,16 @@ def read_skymap(data: bytes) -> SkyMap:
         When ``data`` is not FITS, or holds no ``UNIQ`` / ``PROBDENSITY`` table.
     """
     import numpy as np
-    from astropy.io import fits
 
     if not data.startswith(b"SIMPLE  ="):
         raise MalformedAlert(f"sky map is not a FITS file (starts with {data[:16]!r})")
     try:
-        with fits.open(io.BytesIO(data), memmap=False) as hdus:
-            table = next((h for h in hdus[1:] if isinstance(h, fits.BinTableHDU)), None)
-            if table is None:
-                raise MalformedAlert("sky map FITS file has no binary table")
-            names = {n.upper() for n in table.columns.names}
-            if not {"UNIQ", "PROBDENSITY"} <= names:
-                raise MalformedAlert(
-                    f"sky map table has no UNIQ and PROBDENSITY columns ({sorted(names)})"
-                )
-            header = table.header.copy()
-            uniq = np.array(table.data["UNIQ"], dtype=np.uint64)
-            density = np.array(table.data["PROBDENSITY"], dtype=np.float64)
+        found = _fast_table(data)
+        if found is None:
+            found = _astropy_table(data)
+        header, cards, (uniq_column, density_column) = found
+        uniq = np.array(uniq_column, dtype=np.uint64)
+        density = np.array(density_column, dtype=np.float64)
     except MalformedAlert:
         raise
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError, KeyError...
@@ -107,7 +211,8 @@ def read_skymap(data: bytes) -> SkyMap:
     if order.max() > 29:
         raise MalformedAlert(f"sky map has pixels of order {int(order.max())} (29 at most)")
     ipix = (uniq - np.left_shift(np.uint64(4), (2 * order).astype(np.uint64))).astype(np.int64)
-    return SkyMap(uniq, density, order, ipix, header, str(header.get("OBJECT", "")).strip())
+    name = str(header.get("OBJECT") or "").strip()
+    return SkyMap(uniq, density, order, ipix, header, name, cards)
 
 
 def flatten(skymap: SkyMap, order: int) -> Any:
@@ -195,58 +300,82 @@ def credible_moc(skymap: SkyMap, level: float = CREDIBLE_LEVEL) -> Any:
     )
 
 
-def _event_cards(skymap: SkyMap) -> list[tuple[str, Any, str]]:
-    """The header cards that describe the event (OBJECT, DATE-OBS, DISTMEAN...)."""
-    cards = []
-    for card in skymap.header.cards:
-        key = card.keyword
-        if not key or key in _LAYOUT_KEYS or key.startswith(_LAYOUT_PREFIXES):
+def _event_cards(skymap: SkyMap) -> list[bytes]:
+    """The table's cards that describe the event (DATE-OBS, DISTMEAN...), as read.
+
+    A long string's CONTINUE cards go with the card they continue.
+    """
+    kept: list[bytes] = []
+    keep = False
+    for card in skymap.cards:
+        key = card[:8].decode("ascii", "replace").strip()
+        if key == "CONTINUE":
+            if keep:
+                kept.append(card)
             continue
-        if key in ("HISTORY", "COMMENT"):
-            continue
-        cards.append((key, card.value, card.comment))
-    return cards
+        keep = bool(key) and key not in _LAYOUT_KEYS and not key.startswith(_LAYOUT_PREFIXES)
+        keep = keep and key not in ("HISTORY", "COMMENT", "CREATOR")
+        if keep:
+            kept.append(card)
+    return kept
 
 
 def flat_fits(skymap: SkyMap, probabilities: Any, order: int) -> bytes:
     """A single-order HEALPix FITS file (``PROB`` column, NESTED) of ``probabilities``.
 
-    The header is built by astropy; the 8-byte big-endian column is written as one
-    block, which is the whole of a one-column table's data.
+    ``PROB`` is written as 32-bit floats: seven significant digits are more than a
+    display needs, and the file is half the size to write and to load. The header is
+    written card by card, with the event's cards copied from the alert's map.
     """
-    from astropy.io import fits
+    from hop._skymap import _card
 
     npix = int(probabilities.size)
-    header = fits.Header()
-    header["XTENSION"] = ("BINTABLE", "binary table extension")
-    header["BITPIX"] = (8, "array data type")
-    header["NAXIS"] = (2, "number of array dimensions")
-    header["NAXIS1"] = (8, "length of dimension 1")
-    header["NAXIS2"] = (npix, "length of dimension 2")
-    header["PCOUNT"] = (0, "number of group parameters")
-    header["GCOUNT"] = (1, "number of groups")
-    header["TFIELDS"] = (1, "number of table fields")
-    header["TTYPE1"] = "PROB"
-    header["TFORM1"] = "D"
-    header["TUNIT1"] = "pix-1"
-    header["PIXTYPE"] = ("HEALPIX", "HEALPIX pixelisation")
-    header["ORDERING"] = ("NESTED", "Pixel ordering scheme: RING, NESTED, or NUNIQ")
-    header["COORDSYS"] = (skymap.header.get("COORDSYS", "C"), "Ecliptic, Galactic or Celestial")
-    header["NSIDE"] = (1 << order, "Resolution parameter of HEALPIX")
-    header["ORDER"] = (order, "HEALPix order (log2 NSIDE)")
-    header["INDXSCHM"] = ("IMPLICIT", "Indexing: IMPLICIT or EXPLICIT")
-    header["FIRSTPIX"] = (0, "First pixel # (0 based)")
-    header["LASTPIX"] = (npix - 1, "Last pixel # (0 based)")
-    header["OBJECT"] = (skymap.object, "Unique identifier for this event")
-    for key, value, comment in _event_cards(skymap):
-        if key not in header:
-            header[key] = (value, comment)
-    header["CREATOR"] = ("skyhop bridge", "flattened from the alert's multi-order map")
-    primary = fits.PrimaryHDU().header.tostring().encode("ascii")
-    table = header.tostring().encode("ascii")
-    data = probabilities.astype(">f8", copy=False).tobytes()
-    pad = b"\0" * (-len(data) % _BLOCK)
-    return b"".join([primary, table, data, pad])
+    coordsys = str(skymap.header.get("COORDSYS") or "C")
+    table = [
+        _card("XTENSION", "BINTABLE", "binary table extension"),
+        _card("BITPIX", 8, "array data type"),
+        _card("NAXIS", 2, "number of array dimensions"),
+        _card("NAXIS1", 4, "length of dimension 1"),
+        _card("NAXIS2", npix, "length of dimension 2"),
+        _card("PCOUNT", 0, "number of group parameters"),
+        _card("GCOUNT", 1, "number of groups"),
+        _card("TFIELDS", 1, "number of table fields"),
+        _card("TTYPE1", "PROB"),
+        _card("TFORM1", "E"),
+        _card("TUNIT1", "pix-1"),
+        _card("PIXTYPE", "HEALPIX", "HEALPIX pixelisation"),
+        _card("ORDERING", "NESTED", "Pixel ordering scheme: RING, NESTED, or NUNIQ"),
+        _card("COORDSYS", coordsys, "Ecliptic, Galactic or Celestial (equatorial)"),
+        _card("NSIDE", 1 << order, "Resolution parameter of HEALPIX"),
+        _card("ORDER", order, "HEALPix order (log2 of NSIDE)"),
+        _card("INDXSCHM", "IMPLICIT", "Indexing: IMPLICIT or EXPLICIT"),
+        _card("FIRSTPIX", 0, "First pixel # (0 based)"),
+        _card("LASTPIX", npix - 1, "Last pixel # (0 based)"),
+        _card("OBJECT", _fits_text(skymap.object), "Unique identifier for this event"),
+        *_event_cards(skymap),
+        _card("CREATOR", "skyhop bridge", "flattened from the alert's multi-order map"),
+        _card("END"),
+    ]
+    primary = [
+        _card("SIMPLE", True, "conforms to FITS standard"),
+        _card("BITPIX", 8, "array data type"),
+        _card("NAXIS", 0, "number of array dimensions"),
+        _card("EXTEND", True),
+        _card("END"),
+    ]
+    data = probabilities.astype(">f4").tobytes()
+    return b"".join([_pad(b"".join(primary), b" "), _pad(b"".join(table), b" "),
+                     _pad(data, b"\0")])  # fmt: skip
+
+
+def _fits_text(text: str) -> str:
+    # A FITS string value is printable ASCII, at most 68 characters on one card.
+    clean = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return clean[:68]
+
+
+def _pad(block: bytes, fill: bytes) -> bytes:
+    return block + fill * (-len(block) % _BLOCK)
 
 
 def timed(timings: dict[str, float], stage: str, func: Callable[..., Any], *args: Any) -> Any:
