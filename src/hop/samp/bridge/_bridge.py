@@ -236,6 +236,7 @@ class AlertBridge:
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._send_lock = threading.Lock()
+        self._stop_lock = threading.Lock()
         self._readers: list[_Reader] = []
         self._failure: BaseException | None = None
         self._cache_trouble = _Throttle()
@@ -299,6 +300,12 @@ class AlertBridge:
         hop.errors.BridgeError
             If a reader thread did not end within ``timeout`` seconds (it is named).
         """
+        # A second caller (a signal handler's thread and the main thread) waits for
+        # the first to finish, so nobody returns while offsets are still being committed.
+        with self._stop_lock:
+            self._stop_once(timeout)
+
+    def _stop_once(self, timeout: float) -> None:
         if self._state is _State.STOPPED:
             return
         was_running = self._state is _State.RUNNING
