@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.broker  # the demo starts a broker of its own
+
 
 def test_demo_bridge_prints_what_the_desktop_client_receives(tmp_path: Path) -> None:
     # A HOME of its own: the demo must not need (or touch) ~/.samp or ../shared.

@@ -1,4 +1,4 @@
-"""The public names of hop, hop.io, hop.errors and hop.robust_publisher, pinned.
+"""The public names of hop, hop.io, hop.errors, hop.robust_publisher and hop.samp.bridge.
 
 Drop-in for hop-client 0.13: a name added here is a promise, a name removed breaks
 users; either is a deliberate change of this test. (hop.models and hop.plugins are
@@ -28,6 +28,7 @@ PUBLIC = {
         "AmbiguousCredentialError",
         "AuthenticationError",
         "AuthorizationError",
+        "BridgeError",
         "BrokerUnreachableError",
         "ConfigurationError",
         "CredentialError",
@@ -40,6 +41,7 @@ PUBLIC = {
         "JournalError",
         "KafkaException",
         "MessageTooLargeError",
+        "MissingDependencyError",
         "NoMatchingCredentialError",
         "SAMPError",
         "SerializationError",
@@ -50,6 +52,19 @@ PUBLIC = {
     # Upstream's module holds exactly these two public classes; the journal command
     # lives in hop.cli.
     "hop.robust_publisher": {"PublicationJournal", "RobustProducer"},
+    # skyhop's own: the alert bridge (issue 16).
+    "hop.samp.bridge": {
+        "AlertBridge",
+        "BRIDGE_MTYPES",
+        "BRIDGE_NAME",
+        "ForwardedAlert",
+        "MTYPE_ALERT",
+        "MTYPE_IMAGE",
+        "MTYPE_MOC",
+        "MTYPE_POINT",
+        "Origin",
+        "SkyMapFiles",
+    },
 }
 
 

@@ -1,4 +1,4 @@
-"""``hop samp bridge``: forward alerts from Kafka topics to SAMP tools until interrupted.
+"""Forward alerts from Kafka topics to SAMP tools, until interrupted.
 
 -s takes EARLIEST, LATEST, a date and time (UTC unless it names a zone) or a time
 ago (-1h, -30m), as for `hop subscribe`.

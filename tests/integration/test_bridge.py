@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pytest
 from _bridgehelpers import Desktop, alerts_at_least, hub_process, publish_lockfile
-from _samphelpers import Inbox, wait_until
 from astropy.io import fits
+from samp._samphelpers import Inbox, wait_until
 
 from _alerts import gcn_json_notice, voevent_xml
 from _data import HOP_CLIENT, IGWN, needs_testdata

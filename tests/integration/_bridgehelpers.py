@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from _samphelpers import PeerProcess
+from samp._samphelpers import PeerProcess
 
 from hop.samp.bridge import MTYPE_ALERT, MTYPE_IMAGE, MTYPE_MOC, MTYPE_POINT
 
