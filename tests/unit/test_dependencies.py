@@ -65,7 +65,7 @@ def _extras() -> dict[str, set[str]]:
     return {
         extra: {_normalise(re.match(r"[A-Za-z0-9._-]+", r)[0]) for r in requirements}
         for extra, requirements in project["optional-dependencies"].items()
-        if extra != "test"
+        if extra not in ("test", "docs")  # for working on skyhop, not for running it
     }
 
 

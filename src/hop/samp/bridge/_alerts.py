@@ -120,8 +120,8 @@ def _number(value: Any, what: str) -> float:
     text = _text(value) if not isinstance(value, int | float) else value
     try:
         number = float(text)
-    except (TypeError, ValueError):
-        raise MalformedAlert(f"{what} is not a number: {text!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise MalformedAlert(f"{what} is not a number: {text!r}") from exc
     if not math.isfinite(number):
         raise MalformedAlert(f"{what} is not finite: {text!r}")
     return number
@@ -302,7 +302,7 @@ def _skymap_bytes(value: Any, superevent: str) -> bytes | None:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise MalformedAlert(f"IGWN alert {superevent}: skymap is not base64 ({exc})") from None
+        raise MalformedAlert(f"IGWN alert {superevent}: skymap is not base64 ({exc})") from exc
 
 
 def _igwn(content: Mapping[str, Any]) -> Alert:

@@ -22,8 +22,8 @@ _LOG_FORMAT = "%(asctime)s | hop bridge : %(levelname)s : %(message)s"
 def _rate(text: str) -> float:
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a rate in Hz: {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a rate in Hz: {text!r}") from exc
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive rate in Hz, not {text}")
     return value
@@ -32,8 +32,8 @@ def _rate(text: str) -> float:
 def _megabytes(text: str) -> int:
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size in MB: {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a size in MB: {text!r}") from exc
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return int(value * 1_000_000)

@@ -150,7 +150,7 @@ class HubLink:
         try:
             params = read_lockfile(location)
         except SAMPHubError as exc:
-            raise _NotYet(f"waiting for a SAMP hub: {exc}") from None
+            raise _NotYet(f"waiting for a SAMP hub: {exc}") from exc
         client = SAMPIntegratedClient(
             self.name,
             _DESCRIPTION,
@@ -159,7 +159,7 @@ class HubLink:
         try:
             client.connect(hub_params=params)
         except (SAMPHubError, SAMPClientError, SAMPProxyError, OSError) as exc:
-            raise _NotYet(f"waiting for a SAMP hub (lockfile {location}): {exc}") from None
+            raise _NotYet(f"waiting for a SAMP hub (lockfile {location}): {exc}") from exc
         self._client, self._params, self._target = client, params, None
         self._wait.clear(f"registered with the SAMP hub at {params['samp.hub.xmlrpc.url']}")
         logger.info(
@@ -221,10 +221,10 @@ class HubLink:
             return getattr(client.hub, method)(client.get_private_key(), *args)
         except SAMPProxyError as exc:
             if exc.faultCode == FAULT_BAD_KEY or self._hub_changed():
-                raise _HubGone(f"the hub no longer knows the bridge: {exc}") from None
+                raise _HubGone(f"the hub no longer knows the bridge: {exc}") from exc
             raise
         except (SAMPHubError, SAMPClientError, OSError) as exc:
-            raise _HubGone(str(exc)) from None
+            raise _HubGone(str(exc)) from exc
 
     def _target_id(self) -> str:
         assert self.to is not None

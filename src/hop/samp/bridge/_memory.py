@@ -91,12 +91,12 @@ class ForwardedIds:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             os.close(fd)
             raise BridgeError(
                 f"another alert bridge is using {path}; give each bridge its own group ID "
                 "(or memory file)"
-            ) from None
+            ) from exc
         try:
             with open(path, "rb") as f:
                 first = f.readline()

@@ -95,7 +95,7 @@ def decode(value: bytes | None, headers: Sequence[tuple[str, Any]], where: str) 
             try:
                 return cls.deserialize(value if value is not None else b"")
             except Exception as exc:
-                raise MalformedAlert(f"cannot be decoded as {name}: {exc}") from None
+                raise MalformedAlert(f"cannot be decoded as {name}: {exc}") from exc
     return unpack(value, headers, where)
 
 

@@ -201,7 +201,7 @@ def read_skymap(data: bytes) -> SkyMap:
     except MalformedAlert:
         raise
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError, KeyError...
-        raise MalformedAlert(f"sky map FITS file cannot be read: {exc}") from None
+        raise MalformedAlert(f"sky map FITS file cannot be read: {exc}") from exc
     if uniq.size == 0:
         raise MalformedAlert("sky map has no pixels")
     if (uniq < 4).any() or not np.isfinite(density).all() or (density < 0).any():
