@@ -9,13 +9,13 @@
 
 Each alert becomes standard SAMP notifications, so Aladin, TOPCAT and DS9 react:
 
-=========================  ==============================================================
-``image.load.fits``        an IGWN alert's sky map, flattened to one HEALPix order
-``coverage.load.moc.fits`` its 90% credible region as an IVOA MOC
-``coord.pointAt.sky``      the most probable pixel; a VOEvent's or GCN notice's position
-``x-hop.alert``            every alert: topic, partition, offset, timestamp, format, id,
-                           summary (all strings)
-=========================  ==============================================================
+===========================  ==============================================================
+``image.load.fits``          an IGWN alert's sky map, flattened to one HEALPix order
+``coverage.load.moc.fits``   its 90% credible region as an IVOA MOC
+``coord.pointAt.sky``        the most probable pixel; a VOEvent's or GCN notice's position
+``x-hop.alert``              every alert: topic, partition, offset, timestamp, format, id,
+                             summary (all strings)
+===========================  ==============================================================
 
 The bridge needs the optional extra ``skyhop[bridge]`` (astropy, mocpy, numpy);
 importing this module does not (the check is made when a bridge is created).

@@ -169,8 +169,11 @@ class AlertBridge:
 
     Examples
     --------
-    >>> with AlertBridge("kafka://kafka.scimma.org/igwn.gwalert") as bridge:  # doctest: +SKIP
-    ...     bridge.wait()
+    Nothing connects until :meth:`start`; :meth:`wait` then runs until :meth:`stop`:
+
+    >>> bridge = AlertBridge("kafka://localhost:9092/igwn.gwalert", significant_only=True)
+    >>> bridge.filters.significant_only, bridge.running
+    (True, False)
     """
 
     def __init__(
