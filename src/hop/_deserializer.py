@@ -21,10 +21,12 @@ _lock = threading.Lock()
 _built: tuple[Any, dict[str, type[MessageModel]]] | None = None
 
 
-class _DeserializerMixin:
-    """Methods of the :data:`hop.io.Deserializer` enum."""
+class _Deserializer(Enum):
+    """The methods of :data:`hop.io.Deserializer`; its members are added per registry.
 
-    value: Any
+    An Enum without members can be extended through the functional API, which makes
+    the members' enum a subclass of this one.
+    """
 
     @classmethod
     def deserialize(cls, message: Any) -> MessageModel:
@@ -64,11 +66,9 @@ def deserializer_enum() -> Any:
         with _lock:
             built = _built
             if built is None or built[1] is not registry:
-                enum = Enum(  # type: ignore[misc]
-                    "Deserializer",
-                    list(registry.items()),
-                    module="hop.io",
-                    type=_DeserializerMixin,
+                # The functional API, which mypy reads as a member lookup.
+                enum = _Deserializer(  # type: ignore[call-arg]
+                    "Deserializer", list(registry.items()), module="hop.io"
                 )
                 built = _built = (enum, registry)
     return built[0]

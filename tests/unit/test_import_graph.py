@@ -104,3 +104,33 @@ def test_igwn_alert_uses_only_public_hop_modules_and_hop_internal() -> None:
         and any(part.startswith("_") for part in target.split(".")[1:])
     )
     assert private == []
+
+
+def test_no_class_declares_attributes_that_only_its_host_sets() -> None:
+    # A mixin that declares its host's attributes is a split by size, not by seam: a
+    # class without bases may declare only the attributes it assigns itself.
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef) or node.decorator_list:
+                continue  # dataclasses and friends declare fields
+            if any(ast.unparse(b) not in ("object", "ABC") for b in node.bases):
+                continue  # narrowing an inherited attribute, a Protocol, a NamedTuple...
+            declared = {
+                stmt.target.id
+                for stmt in node.body
+                if isinstance(stmt, ast.AnnAssign) and stmt.value is None
+                and isinstance(stmt.target, ast.Name)
+            }
+            assigned = {
+                target.attr
+                for sub in ast.walk(node)
+                if isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign)
+                for target in (sub.targets if isinstance(sub, ast.Assign) else [sub.target])
+                if isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name) and target.value.id in ("self", "cls")
+            }
+            if declared - assigned:
+                where = f"{path.relative_to(SRC)}:{node.name}"
+                offenders.append(f"{where} {sorted(declared - assigned)}")
+    assert offenders == []

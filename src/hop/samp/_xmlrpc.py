@@ -198,42 +198,42 @@ def server_ssl_context(
     )
 
 
-class _TimeoutMixin:
-    _timeout: float | None
-    _connection: tuple[Any, http.client.HTTPConnection | None]
+class _Transport(xmlrpc.client.Transport):
+    """HTTP transport with a socket timeout and Nagle off (small requests, low latency).
+
+    Keeps the connection it made, so :meth:`set_timeout` reaches it without reading the
+    base class's private state.
+    """
+
+    def __init__(self, timeout: float | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def make_connection(self, host: Any) -> Any:  # HTTP(S)Connection, as the base's
+        # The base class hands back its cached connection for every request to the
+        # same host (keep-alive): set it up once, when it is new.
+        conn = super().make_connection(host)
+        if conn is not self._conn:
+            conn.timeout = self._timeout
+            self._conn = _nodelay(conn)
+        return conn
 
     def set_timeout(self, timeout: float | None) -> None:
         """Change the socket timeout, also of the open connection."""
         self._timeout = timeout
-        conn = self._connection[1]
+        conn = self._conn
         if conn is not None:
             conn.timeout = timeout
             if conn.sock is not None:
                 conn.sock.settimeout(timeout)
 
 
-class _Transport(_TimeoutMixin, xmlrpc.client.Transport):
-    """HTTP transport with a socket timeout and Nagle off (small requests, low latency)."""
+class _SafeTransport(_Transport, xmlrpc.client.SafeTransport):
+    """The same over TLS."""
 
-    def __init__(self, timeout: float | None) -> None:
-        super().__init__()
-        self._timeout = timeout
-
-    def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return _nodelay(conn)
-
-
-class _SafeTransport(_TimeoutMixin, xmlrpc.client.SafeTransport):
     def __init__(self, timeout: float | None, context: ssl.SSLContext) -> None:
-        super().__init__(context=context)
-        self._timeout = timeout
-
-    def make_connection(self, host: Any) -> Any:
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return _nodelay(conn)
+        super().__init__(timeout, context=context)
 
 
 def _nodelay(conn: http.client.HTTPConnection) -> http.client.HTTPConnection:
