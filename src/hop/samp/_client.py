@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hop._lifecycle import State, report_stuck_threads
+from hop._lifecycle import State, join_threads, report_stuck_threads
 from hop.samp import _constants as C
 from hop.samp._errors import SAMPClientError, SAMPHubError, SAMPWarning
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
@@ -172,10 +172,8 @@ class SAMPClient:
             stuck += server.stop(timeout)
         if dispatcher is not None:
             self._inbox.put(_STOP)
-            if dispatcher is not threading.current_thread():
-                dispatcher.join(timeout)
-                if dispatcher.is_alive():
-                    stuck.append(dispatcher.name)
+            # A handler may stop its own client, from the dispatcher thread.
+            stuck += join_threads([dispatcher], timeout)
         report_stuck_threads("SAMP client", stuck, timeout, category=SAMPWarning)
 
     def register(self) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hop._lifecycle import State, report_stuck_threads
+from hop._lifecycle import State, join_threads, report_stuck_threads
 from hop.samp import _constants as C
 from hop.samp._errors import SAMPHubError, SAMPWarning
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
@@ -371,11 +371,8 @@ class SAMPHubServer:
         for server in (self._std, self._web):
             if server is not None:
                 stuck += server.stop(_JOIN_TIMEOUT_S)
-        housekeeper = self._housekeeper
-        if housekeeper is not None and housekeeper is not threading.current_thread():
-            housekeeper.join(_JOIN_TIMEOUT_S)
-            if housekeeper.is_alive():
-                stuck.append(housekeeper.name)
+        # The housekeeper may be the thread stopping the hub (inactivity timeout).
+        stuck += join_threads([self._housekeeper], _JOIN_TIMEOUT_S)
         if self._lockfile_path is not None:
             release_lockfile(self._lockfile_path, self._secret)
         with self._lock:
