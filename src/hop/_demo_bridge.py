@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hop._demo_console import say
+
 __all__ = ["run"]
 
 _WAIT_S = 60.0
-
-
-def _say(text: str) -> None:
-    print(f"demo: {text}", file=sys.stderr, flush=True)
 
 
 class _Printer:
@@ -52,7 +50,6 @@ def run() -> int:
     """Run the bridge demo; return the exit status."""
     from hop import Stream
     from hop._samples import sample_alerts
-    from hop.errors import HopError
     from hop.io import StartPosition
     from hop.models import format_name
     from hop.samp import SAMPHubServer, SAMPIntegratedClient
@@ -61,54 +58,47 @@ def run() -> int:
 
     alerts = sample_alerts()
     printer = _Printer(len(alerts))
-    try:
-        with tempfile.TemporaryDirectory(prefix="skyhop-bridge-demo-") as tmp:
-            folder = Path(tmp)
-            lockfile = folder / "samp.lock"
-            _say("starting a local Apache Kafka broker (first run downloads its jars)...")
-            started = time.monotonic()
-            with KafkaBroker() as broker:
-                _say(f"broker up at {broker.bootstrap['plaintext']} in "
-                     f"{time.monotonic() - started:.1f} s")  # fmt: skip
-                topic = "demo.alerts"
-                broker.create_topic(topic, partitions=1)
-                url = f"kafka://{broker.bootstrap['plaintext']}/{topic}"
-                with SAMPHubServer(web_profile=False, lockfile=lockfile) as hub:
-                    _say(f"SAMP hub up at {hub.params['samp.hub.xmlrpc.url']}")
-                    desktop = SAMPIntegratedClient("demo desktop", "prints what it receives")
-                    desktop.connect(hub=hub)
-                    try:
-                        for mtype in BRIDGE_MTYPES:
-                            desktop.bind_receive_notification(mtype, printer)
-                        _say(f"desktop client subscribed to {', '.join(BRIDGE_MTYPES)}")
-                        bridge = AlertBridge(
-                            url,
-                            auth=False,
-                            start_at=StartPosition.EARLIEST,
-                            test=True,  # the samples are a mock event (MS...) and a test
-                            hub_url=str(lockfile),
-                            cache_dir=folder / "skymaps",
-                            memory_file=False,
-                        )
-                        with bridge:
-                            _say("alert bridge registered as 'skyhop bridge'; publishing")
-                            with Stream(auth=False).open(url, "w") as writer:
-                                for label, message in alerts:
-                                    writer.write(message)
-                                    _say(f"published the {label} "
-                                         f"({format_name(type(message))})")  # fmt: skip
-                            if not printer.done.wait(_WAIT_S):
-                                print(f"hop demo: error: the desktop client got "
-                                      f"{printer.alerts} of {len(alerts)} alerts in "
-                                      f"{_WAIT_S:.0f} s", file=sys.stderr)  # fmt: skip
-                                return 1
-                    finally:
-                        desktop.disconnect()
-            _say(f"the desktop client received all {len(alerts)} alerts; stopped everything")
-    except HopError as exc:
-        print(f"hop demo: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("hop demo: interrupted", file=sys.stderr)
-        return 130
+    with tempfile.TemporaryDirectory(prefix="skyhop-bridge-demo-") as tmp:
+        folder = Path(tmp)
+        lockfile = folder / "samp.lock"
+        say("starting a local Apache Kafka broker (first run downloads its jars)...")
+        started = time.monotonic()
+        with KafkaBroker() as broker:
+            say(f"broker up at {broker.bootstrap['plaintext']} in "
+                 f"{time.monotonic() - started:.1f} s")  # fmt: skip
+            topic = "demo.alerts"
+            broker.create_topic(topic, partitions=1)
+            url = f"kafka://{broker.bootstrap['plaintext']}/{topic}"
+            with SAMPHubServer(web_profile=False, lockfile=lockfile) as hub:
+                say(f"SAMP hub up at {hub.params['samp.hub.xmlrpc.url']}")
+                desktop = SAMPIntegratedClient("demo desktop", "prints what it receives")
+                desktop.connect(hub=hub)
+                try:
+                    for mtype in BRIDGE_MTYPES:
+                        desktop.bind_receive_notification(mtype, printer)
+                    say(f"desktop client subscribed to {', '.join(BRIDGE_MTYPES)}")
+                    bridge = AlertBridge(
+                        url,
+                        auth=False,
+                        start_at=StartPosition.EARLIEST,
+                        test=True,  # the samples are a mock event (MS...) and a test
+                        hub_url=str(lockfile),
+                        cache_dir=folder / "skymaps",
+                        memory_file=False,
+                    )
+                    with bridge:
+                        say("alert bridge registered as 'skyhop bridge'; publishing")
+                        with Stream(auth=False).open(url, "w") as writer:
+                            for label, message in alerts:
+                                writer.write(message)
+                                say(f"published the {label} "
+                                     f"({format_name(type(message))})")  # fmt: skip
+                        if not printer.done.wait(_WAIT_S):
+                            print(f"hop demo: error: the desktop client got "
+                                  f"{printer.alerts} of {len(alerts)} alerts in "
+                                  f"{_WAIT_S:.0f} s", file=sys.stderr)  # fmt: skip
+                            return 1
+                finally:
+                    desktop.disconnect()
+        say(f"the desktop client received all {len(alerts)} alerts; stopped everything")
     return 0

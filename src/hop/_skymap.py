@@ -106,6 +106,23 @@ def _pad(data: bytes, fill: bytes) -> bytes:
     return data + fill * (-len(data) % _BLOCK)
 
 
+def _fits_file(table: Sequence[bytes], data: bytes) -> bytes:
+    """A FITS file: an empty primary HDU, then one binary table (its cards, its rows).
+
+    Shared by every FITS writer in the package, so that each writes the same primary
+    header and pads its blocks the same way.
+    """
+    primary = [
+        _card("SIMPLE", True, "conforms to FITS standard"),
+        _card("BITPIX", 8, "array data type"),
+        _card("NAXIS", 0, "number of array dimensions"),
+        _card("EXTEND", True),
+        _card("END"),
+    ]
+    return b"".join([_pad(b"".join(primary), b" "), _pad(b"".join(table), b" "),
+                     _pad(data, b"\0")])  # fmt: skip
+
+
 def write_moc_fits(
     pixels: Sequence[Pixel], header: Mapping[str, object] | Iterable[tuple[str, object, str]]
 ) -> bytes:
@@ -125,13 +142,6 @@ def write_moc_fits(
         The whole file, a multiple of 2,880 bytes long.
     """
     items = [(k, v, "") for k, v in header.items()] if isinstance(header, Mapping) else list(header)
-    primary = [
-        _card("SIMPLE", True, "conforms to FITS standard"),
-        _card("BITPIX", 8, "array data type"),
-        _card("NAXIS", 0, "number of array dimensions"),
-        _card("EXTEND", True),
-        _card("END"),
-    ]
     table = [
         _card("XTENSION", "BINTABLE", "binary table extension"),
         _card("BITPIX", 8, "array data type"),
@@ -160,7 +170,7 @@ def write_moc_fits(
     rows = b"".join(
         _ROW.pack(p.uniq, p.probdensity, p.distmu, p.distsigma, p.distnorm) for p in pixels
     )
-    return _pad(b"".join(primary), b" ") + _pad(b"".join(table), b" ") + _pad(rows, b"\0")
+    return _fits_file(table, rows)
 
 
 def _header(data: bytes, start: int) -> tuple[dict[str, str], int]:

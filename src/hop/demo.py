@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hop._demo_console import run_demo, say
+
 __all__ = ["main"]
 
 
@@ -171,52 +173,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.what == "bridge":
         from hop._demo_bridge import run
 
-        return run()
-
-    from hop import Stream
-    from hop._samples import sample_alerts
-    from hop.errors import HopError
-    from hop.io import StartPosition
-    from hop.models import format_name
-    from hop.testing import KafkaBroker
-
-    alerts = sample_alerts()
+        return run_demo(run)
     console = None
     if not args.plain and sys.stdout.isatty():
         from rich.console import Console
 
         console = Console()
+    return run_demo(lambda: _round_trip(console))
 
-    def say(text: str) -> None:
-        print(f"demo: {text}", file=sys.stderr, flush=True)
 
-    try:
-        say("starting a local Apache Kafka broker (first run downloads its jars)...")
-        started = time.monotonic()
-        with KafkaBroker() as broker:
-            elapsed = time.monotonic() - started
-            say(f"broker up at {broker.bootstrap['plaintext']} in {elapsed:.1f} s")
-            topic = "demo.alerts"
-            broker.create_topic(topic, partitions=1)
-            url = f"kafka://{broker.bootstrap['plaintext']}/{topic}"
-            with Stream(auth=False).open(url, "w") as writer:
-                for label, message in alerts:
-                    writer.write(message)
-                    say(f"published the {label} ({format_name(type(message))})")
-            reader = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
-            count = 0
-            with reader.open(url, "r") as stream:
-                for model, meta in stream.read(metadata=True):
-                    title, body = _describe(model)
-                    _print(console, title, body, meta)
-                    count += 1
-            say(f"read {count} message(s) back; stopping the broker")
-    except HopError as exc:
-        print(f"hop demo: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("hop demo: interrupted", file=sys.stderr)
-        return 130
+def _round_trip(console: Any) -> int:
+    """The default demo: publish the three alerts to a local broker and read them back."""
+    from hop import Stream
+    from hop._samples import sample_alerts
+    from hop.io import StartPosition
+    from hop.models import format_name
+    from hop.testing import KafkaBroker
+
+    alerts = sample_alerts()
+    say("starting a local Apache Kafka broker (first run downloads its jars)...")
+    started = time.monotonic()
+    with KafkaBroker() as broker:
+        elapsed = time.monotonic() - started
+        say(f"broker up at {broker.bootstrap['plaintext']} in {elapsed:.1f} s")
+        topic = "demo.alerts"
+        broker.create_topic(topic, partitions=1)
+        url = f"kafka://{broker.bootstrap['plaintext']}/{topic}"
+        with Stream(auth=False).open(url, "w") as writer:
+            for label, message in alerts:
+                writer.write(message)
+                say(f"published the {label} ({format_name(type(message))})")
+        reader = Stream(auth=False, start_at=StartPosition.EARLIEST, until_eos=True)
+        count = 0
+        with reader.open(url, "r") as stream:
+            for model, meta in stream.read(metadata=True):
+                title, body = _describe(model)
+                _print(console, title, body, meta)
+                count += 1
+        say(f"read {count} message(s) back; stopping the broker")
     return 0 if count == len(alerts) else 1
 
 

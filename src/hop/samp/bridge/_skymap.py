@@ -327,7 +327,7 @@ def flat_fits(skymap: SkyMap, probabilities: Any, order: int) -> bytes:
     display needs, and the file is half the size to write and to load. The header is
     written card by card, with the event's cards copied from the alert's map.
     """
-    from hop._skymap import _card
+    from hop._skymap import _card, _fits_file
 
     npix = int(probabilities.size)
     coordsys = str(skymap.header.get("COORDSYS") or "C")
@@ -356,26 +356,14 @@ def flat_fits(skymap: SkyMap, probabilities: Any, order: int) -> bytes:
         _card("CREATOR", "skyhop bridge", "flattened from the alert's multi-order map"),
         _card("END"),
     ]
-    primary = [
-        _card("SIMPLE", True, "conforms to FITS standard"),
-        _card("BITPIX", 8, "array data type"),
-        _card("NAXIS", 0, "number of array dimensions"),
-        _card("EXTEND", True),
-        _card("END"),
-    ]
     data = probabilities.astype(">f4").tobytes()
-    return b"".join([_pad(b"".join(primary), b" "), _pad(b"".join(table), b" "),
-                     _pad(data, b"\0")])  # fmt: skip
+    return _fits_file(table, data)
 
 
 def _fits_text(text: str) -> str:
     # A FITS string value is printable ASCII, at most 68 characters on one card.
     clean = "".join(c if " " <= c <= "~" else "?" for c in text)
     return clean[:68]
-
-
-def _pad(block: bytes, fill: bytes) -> bytes:
-    return block + fill * (-len(block) % _BLOCK)
 
 
 def timed(timings: dict[str, float], stage: str, func: Callable[..., Any], *args: Any) -> Any:
