@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hop.testing import BrokerError, KafkaBroker
+from hop.testing import BrokerError, KafkaBroker, KafkaCluster
 
 
 @contextmanager
@@ -21,13 +21,41 @@ def running_broker(data_dir: Path) -> Iterator[KafkaBroker]:
     The data folder is kept, so the broker log of a failed run can still be read.
     """
     broker = KafkaBroker(data_dir)
+    _start_or_skip(broker)
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@contextmanager
+def running_cluster(data_dir: Path, nodes: int = 3) -> Iterator[KafkaCluster]:
+    """Start a :class:`KafkaCluster` in ``data_dir`` and always stop it (same policy)."""
+    cluster = KafkaCluster(nodes, data_dir)
+    _start_or_skip(cluster)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _start_or_skip(broker: KafkaBroker | KafkaCluster) -> None:
     try:
         broker.start()
     except BrokerError as exc:
         if os.environ.get("CI", "").lower() == "true":
             raise
         pytest.skip(f"no Kafka broker (set CI=true to make this an error): {exc}")
-    try:
-        yield broker
-    finally:
-        broker.close()
+
+
+def heal(cluster: KafkaCluster, timeout: float = 120.0) -> None:
+    """Start every node that is down and wait until the internal topics are in sync.
+
+    Tests that kill nodes call this (through the ``healthy_cluster`` fixture) so that the
+    next test finds the cluster whole, whatever the previous one did.
+    """
+    if not cluster.is_running:
+        cluster.start()
+    for topic in ("__consumer_offsets",):
+        if topic in cluster.list_topics():
+            cluster.wait_in_sync(topic, timeout)

@@ -13,6 +13,14 @@ unique_group
     A consumer group id no other test uses.
 kafka_url(topic, listener="plaintext", user=None) -> str
     ``kafka://[user@]127.0.0.1:<port>/<topic>`` for the given listener.
+kafka_cluster
+    A started three-node :class:`hop.testing.KafkaCluster` (session scope), for the
+    failover tests. A test that kills, stops or restarts nodes must leave all of them
+    running and in sync (see :func:`_brokers.heal`).
+make_cluster_topic(partitions=1, config=None) -> str
+    Creates a uniquely named topic on the cluster (replication 3, min.insync.replicas 2).
+cluster_url(topic, listener="plaintext") -> str
+    ``kafka://<every node>/<topic>``.
 
 A test gets the ``broker`` marker when it uses a Kafka broker: through one of the
 fixtures that start one (:data:`BROKER_FIXTURES`), or by saying so itself (a test that
@@ -30,11 +38,11 @@ from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
-from _brokers import running_broker
-from hop.testing import KafkaBroker
+from _brokers import heal, running_broker, running_cluster
+from hop.testing import KafkaBroker, KafkaCluster
 
 #: Fixtures that start a Kafka broker; a test using one, even indirectly, uses a broker.
-BROKER_FIXTURES = frozenset({"kafka_broker", "own_broker"})
+BROKER_FIXTURES = frozenset({"kafka_broker", "own_broker", "kafka_cluster"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -90,5 +98,46 @@ def kafka_url(kafka_broker: KafkaBroker) -> Callable[..., str]:
     def url(topic: str, listener: str = "plaintext", user: str | None = None) -> str:
         userinfo = f"{user}@" if user else ""
         return f"kafka://{userinfo}{kafka_broker.bootstrap[listener]}/{topic}"
+
+    return url
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """The session's three-node cluster, started on first use and stopped at the end."""
+    with running_cluster(tmp_path_factory.mktemp("kafka-cluster")) as cluster:
+        print(f"\n[cluster] 3 nodes started in {cluster.startup_seconds:.1f} s; RSS MiB "
+              + ", ".join(f"{(v or 0) / 2**20:.0f}" for v in cluster.rss_bytes().values()))
+        yield cluster
+
+
+@pytest.fixture
+def healthy_cluster(kafka_cluster: KafkaCluster) -> Iterator[KafkaCluster]:
+    """The session cluster, all nodes up; restored (restarted, in sync) after the test."""
+    heal(kafka_cluster)
+    yield kafka_cluster
+    heal(kafka_cluster)
+
+
+@pytest.fixture
+def make_cluster_topic(
+    kafka_cluster: KafkaCluster, request: pytest.FixtureRequest
+) -> Callable[..., str]:
+    """Factory: ``make_cluster_topic(partitions=1, config=None)`` creates a fresh topic."""
+
+    def make(partitions: int = 1, config: Mapping[str, str] | None = None) -> str:
+        name = f"{_slug(request.node.name)}-{uuid.uuid4().hex[:8]}"
+        kafka_cluster.create_topic(name, partitions, config)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def cluster_url(kafka_cluster: KafkaCluster) -> Callable[..., str]:
+    """Factory: ``cluster_url(topic, listener="plaintext")`` -> ``kafka://`` URL."""
+
+    def url(topic: str, listener: str = "plaintext") -> str:
+        return f"kafka://{kafka_cluster.bootstrap[listener]}/{topic}"
 
     return url

@@ -1,4 +1,5 @@
-"""Test helpers: a real Apache Kafka broker on 127.0.0.1 (see :mod:`hop.testing.broker`).
+"""Test helpers: a real Apache Kafka broker on 127.0.0.1 (see :mod:`hop.testing.broker`),
+and a cluster of several (:mod:`hop.testing.cluster`).
 
 Names are imported lazily so that ``python -m hop.testing.broker`` does not load the
 module twice, and importing :mod:`hop.testing` costs nothing.
@@ -10,11 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hop.testing.broker import DEFAULT_USERS, BrokerError, BrokerPorts, KafkaBroker
+    from hop.testing.cluster import KafkaCluster
 
-__all__ = ["DEFAULT_USERS", "BrokerError", "BrokerPorts", "KafkaBroker"]
+__all__ = ["DEFAULT_USERS", "BrokerError", "BrokerPorts", "KafkaBroker", "KafkaCluster"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "KafkaCluster":
+        from hop.testing import cluster
+
+        return cluster.KafkaCluster
     if name in __all__:
         from hop.testing import broker
 

@@ -33,10 +33,13 @@ class BrokerAdmin:
     config : callable
         ``config()`` returns the librdkafka settings of a super-user admin client;
         asked each time a client is made, so a broker that moved ports is followed.
+    replication : int
+        Replication factor of the topics it creates.
     """
 
-    def __init__(self, config: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, config: Callable[[], dict[str, Any]], replication: int = 1) -> None:
         self._config = config
+        self._replication = replication
         self._client: Any = None
 
     def reset(self) -> None:
@@ -70,7 +73,7 @@ class BrokerAdmin:
         """
         from confluent_kafka.admin import NewTopic
 
-        topic = NewTopic(name, num_partitions=partitions, replication_factor=1,
+        topic = NewTopic(name, num_partitions=partitions, replication_factor=self._replication,
                          config=dict(config or {}))
         futures = self._admin_client().create_topics([topic], operation_timeout=_ADMIN_TIMEOUT_S)
         self._result(futures[name], f"creating topic {name!r}")
@@ -95,7 +98,25 @@ class BrokerAdmin:
         topic = self._admin_client().list_topics(topic=name, timeout=5).topics.get(name)
         if topic is None or topic.error is not None or len(topic.partitions) != partitions:
             return False
-        return all(p.leader >= 0 for p in topic.partitions.values())
+        # Every replica in sync too: a test that kills a node right after creating a
+        # replicated topic must find each partition fully replicated.
+        return all(
+            p.leader >= 0 and len(p.isrs) == len(p.replicas) for p in topic.partitions.values()
+        )
+
+    def in_sync(self, name: str) -> bool:
+        """Whether every partition of ``name`` has a leader and all its replicas in sync."""
+        topic = self._admin_client().list_topics(topic=name, timeout=5).topics.get(name)
+        if topic is None or topic.error is not None or not topic.partitions:
+            return False
+        return all(
+            p.leader >= 0 and len(p.isrs) == len(p.replicas) for p in topic.partitions.values()
+        )
+
+    def wait_in_sync(self, name: str, timeout: float = _ADMIN_TIMEOUT_S) -> None:
+        """Wait until :meth:`in_sync` holds for topic ``name``."""
+        self._wait_for(lambda: self.in_sync(name), f"every replica of {name!r} to be in sync",
+                       timeout)
 
     def grant(
         self,

@@ -84,13 +84,42 @@ def scram_arguments(users: Mapping[str, str]) -> list[str]:
     return args
 
 
-def server_properties(ports: BrokerPorts, log_dir: Path, tls: TLSFiles) -> str:
-    """Render ``server.properties`` for a single-node KRaft broker and controller."""
+def server_properties(
+    ports: BrokerPorts,
+    log_dir: Path,
+    tls: TLSFiles,
+    *,
+    node_id: int = 1,
+    voters: Mapping[int, int] | None = None,
+    replication: int = 1,
+    min_insync: int = 1,
+) -> str:
+    """Render ``server.properties`` for one KRaft node (broker and controller).
+
+    Parameters
+    ----------
+    ports : BrokerPorts
+        This node's listeners.
+    log_dir : Path
+        Kafka's data folder (``log.dirs``).
+    tls : TLSFiles
+        The SASL_SSL listener's keystore.
+    node_id : int
+        This node's id in the quorum.
+    voters : mapping, optional
+        ``{node id: controller port}`` of every controller in the quorum; this node
+        alone when omitted (a single-node broker).
+    replication, min_insync : int
+        Replication factor and ``min.insync.replicas`` of new and internal topics.
+    """
     host = "127.0.0.1"
+    voters = voters or {node_id: ports.controller}
     lines = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{ports.controller}",
+        "node.id": str(node_id),
+        "controller.quorum.voters": ",".join(
+            f"{node}@{host}:{port}" for node, port in sorted(voters.items())
+        ),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listeners": ",".join([
@@ -122,15 +151,15 @@ def server_properties(ports: BrokerPorts, log_dir: Path, tls: TLSFiles) -> str:
         "auto.create.topics.enable": "false",
         "log.dirs": str(log_dir),
         "num.partitions": "1",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": str(replication),
+        "min.insync.replicas": str(min_insync),
+        "offsets.topic.replication.factor": str(replication),
         "offsets.topic.num.partitions": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": str(replication),
+        "transaction.state.log.min.isr": str(min_insync),
         "transaction.state.log.num.partitions": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": str(replication),
+        "share.coordinator.state.topic.min.isr": str(min_insync),
         "share.coordinator.state.topic.num.partitions": "1",
         "group.initial.rebalance.delay.ms": "0",
         # Large alerts: the batch limit, and the fetch limits kept at least as large so a

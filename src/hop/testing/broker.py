@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hop.errors import HopError
 from hop.testing._admin import BrokerAdmin
@@ -49,7 +49,10 @@ from hop.testing._props import (
     scram_arguments,
     server_properties,
 )
-from hop.testing._tls import ensure_tls_files
+from hop.testing._tls import TLSFiles, ensure_tls_files
+
+if TYPE_CHECKING:
+    from hop.testing.cluster import KafkaCluster
 
 __all__ = [
     "DEFAULT_USERS",
@@ -193,8 +196,8 @@ class KafkaBroker:
         self.start_timeout = start_timeout
         self.log_file = self.data_dir / "logs" / "server.log"
         self.console_file = self.data_dir / "logs" / "console.log"
-        self.ca_file = self.data_dir / "tls" / "ca.pem"
-        self.wrong_ca_file = self.data_dir / "tls" / "wrong-ca.pem"
+        self.ca_file = self._tls_folder() / "ca.pem"
+        self.wrong_ca_file = self._tls_folder() / "wrong-ca.pem"
         self.startup_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._admin = BrokerAdmin(self.admin_config)
@@ -362,22 +365,35 @@ class KafkaBroker:
         self.startup_seconds = time.monotonic() - started
 
     def _start(self, started: float) -> None:
+        self._launch()
+        try:
+            self._wait_ready(started + self.start_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    # Hooks that a node of a KafkaCluster (hop.testing.cluster) overrides.
+    _jvm_options: tuple[str, ...] = _JVM_OPTIONS
+
+    def _tls_folder(self) -> Path:
+        return self.data_dir / "tls"
+
+    def _server_properties(self, tls: TLSFiles) -> str:
+        return server_properties(self.ports, self.data_dir / "kraft", tls)
+
+    def _launch(self) -> None:
+        """Write the configuration, format the storage on first use, and spawn the JVM."""
         libs = ensure_kafka_jars()
-        tls = ensure_tls_files(self.data_dir / "tls")
+        tls = ensure_tls_files(self._tls_folder())
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "server.properties"
-        config.write_text(server_properties(self.ports, self.data_dir / "kraft", tls))
+        config.write_text(self._server_properties(tls))
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(log4j2_properties(self.log_file))
         classpath = f"{libs}/*"
         if not (self.data_dir / "kraft" / "meta.properties").exists():
             self._format(classpath, config)
         self._spawn(classpath, config, log4j)
-        try:
-            self._wait_ready(started + self.start_timeout)
-        except BaseException:
-            self.stop()
-            raise
 
     def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Stop the broker: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent."""
@@ -448,7 +464,7 @@ class KafkaBroker:
 
     def _spawn(self, classpath: str, config: Path, log4j: Path) -> None:
         cmd = [
-            _java(), *_JVM_OPTIONS,
+            _java(), *self._jvm_options,
             f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={self.log_file.parent}",
             "-cp", classpath, "kafka.Kafka", str(config),
@@ -526,6 +542,12 @@ def _topic_spec(text: str) -> tuple[str, int]:
     return name, int(partitions or 1)
 
 
+def _node_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of nodes from 1 to 9")
+    return int(text)
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The ``hop dev-broker`` parser (also used to document the command)."""
     parser = argparse.ArgumentParser(
@@ -542,6 +564,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="KRaft controller port (default: a free one)")
     parser.add_argument("--start-timeout", type=float, default=_START_TIMEOUT_S,
                         metavar="SECONDS")
+    parser.add_argument("--nodes", type=_node_count, default=1, metavar="N",
+                        help="run a cluster of N nodes (KRaft quorum, topics replicated "
+                        "min(3, N) times, min.insync.replicas 2 from 3 nodes); the port "
+                        "options apply to node 1, the others take free ports")
     # The broker does not create topics on first use, so a developer names them here.
     parser.add_argument("-t", "--topic", type=_topic_spec, action="append", default=[],
                         metavar="NAME[:PARTITIONS]",
@@ -589,7 +615,8 @@ def _ports_from(args: argparse.Namespace) -> tuple[BrokerPorts | None, list[str]
     one), 0 (any free port) or a port (which must be free).
     """
     given = {listener: getattr(args, f"{listener}_port") for listener in DEV_PORTS}
-    recorded = args.data_dir is not None and (Path(args.data_dir) / "broker.json").is_file()
+    state = Path("node-1", "broker.json") if args.nodes > 1 else Path("broker.json")
+    recorded = args.data_dir is not None and (Path(args.data_dir) / state).is_file()
     if recorded and all(v is None for v in given.values()) and not args.controller_port:
         return None, []  # a data folder keeps the ports its clients know
     chosen: dict[str, int] = {}
@@ -624,7 +651,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         return 1
     for notice in notices:
         print(f"hop dev-broker: {notice}", file=sys.stderr, flush=True)
-    broker = KafkaBroker(args.data_dir, ports=ports, start_timeout=args.start_timeout)
+    broker: KafkaBroker | KafkaCluster
+    if args.nodes > 1:
+        from hop.testing.cluster import KafkaCluster
+
+        broker = KafkaCluster(
+            args.nodes, args.data_dir, ports=[ports] + [None] * (args.nodes - 1),
+            start_timeout=max(args.start_timeout, _START_TIMEOUT_S),
+        )
+    else:
+        broker = KafkaBroker(args.data_dir, ports=ports, start_timeout=args.start_timeout)
     stop = threading.Event()
     try:
         try:
@@ -646,10 +682,20 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         }
         try:
             _print_banner(broker, [name for name, _ in args.topic])
+            nodes = _nodes(broker)
+            dead: set[int] = set()
             while not stop.wait(0.5):
-                if not broker.is_running:
-                    print(f"hop: error: the broker exited; see {broker.log_file}\n"
-                          f"{_tail(broker.log_file)}", file=sys.stderr)
+                for k, node in enumerate(nodes, start=1):
+                    if k not in dead and not node.is_running:
+                        dead.add(k)
+                        # A cluster carries on without a node (that is what it is for);
+                        # only when none is left is there nothing to serve.
+                        what = "the broker" if len(nodes) == 1 else f"node {k}"
+                        print(f"hop dev-broker: {what} exited; see {node.log_file}\n"
+                              f"{_tail(node.log_file, 10)}", file=sys.stderr, flush=True)
+                if len(dead) == len(nodes):
+                    print("hop: error: the broker exited" if len(nodes) == 1 else
+                          "hop: error: every node of the cluster exited", file=sys.stderr)
                     return 1
         finally:
             for sig, handler in previous.items():
@@ -660,19 +706,36 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         broker.close()
 
 
-def _print_banner(broker: KafkaBroker, created: Sequence[str] = ()) -> None:
-    port = broker.bootstrap["plaintext"].rsplit(":", 1)[1]
+def _nodes(broker: KafkaBroker | KafkaCluster) -> list[KafkaBroker]:
+    return [broker] if isinstance(broker, KafkaBroker) else broker.nodes
+
+
+def _print_banner(broker: KafkaBroker | KafkaCluster, created: Sequence[str] = ()) -> None:
+    nodes = _nodes(broker)
+    hosts = ",".join(f"localhost:{n.ports.plaintext}" for n in nodes)
     topics = sorted(t for t in broker.list_topics() if not t.startswith("__"))
     topic = (list(created) or topics or ["TOPIC"])[0]
-    url = shlex.quote(f"kafka://localhost:{port}/{topic}")
-    lines = [
-        f"Kafka {KAFKA_VERSION} broker ready in {broker.startup_seconds or 0:.1f} s "
-        f"(pid {broker.pid}, data {broker.data_dir})",
+    url = shlex.quote(f"kafka://{hosts}/{topic}")
+    if len(nodes) == 1:
+        lines = [
+            f"Kafka {KAFKA_VERSION} broker ready in {broker.startup_seconds or 0:.1f} s "
+            f"(pid {nodes[0].pid}, data {broker.data_dir})",
+        ]
+    else:
+        lines = [
+            f"Kafka {KAFKA_VERSION} cluster of {len(nodes)} nodes ready in "
+            f"{broker.startup_seconds or 0:.1f} s (data {broker.data_dir}; replication "
+            f"{getattr(broker, 'replication', 1)}, min.insync.replicas "
+            f"{getattr(broker, 'min_insync', 1)})",
+            *(f"  node {k}: pid {n.pid}, plaintext {n.bootstrap['plaintext']}, "
+              f"log {n.log_file}" for k, n in enumerate(nodes, start=1)),
+        ]
+    lines += [
         f"  plaintext       {broker.bootstrap['plaintext']}   (no login, super user)",
         f"  sasl_plaintext  {broker.bootstrap['sasl_plaintext']}   (SCRAM-SHA-512)",
         f"  sasl_ssl        {broker.bootstrap['sasl_ssl']}   (SCRAM-SHA-512, TLS)",
         f"  CA file         {broker.ca_file}",
-        f"  log             {broker.log_file}",
+        f"  log             {nodes[0].log_file}",
         "  users           " + ", ".join(f"{u}:{p}" for u, p in broker.users.items()),
         "  (admin is a super user; grant others access with ACLs)",
         "  topics          " + (", ".join(topics) or "(none; add with -t NAME)"),
