@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from hop import Stream
+from hop import Stream, errors
 from hop.auth import Auth
 from hop.io import StartPosition
 from hop.testing import KafkaCluster
@@ -61,9 +61,8 @@ def test_scram_users_and_one_ca_work_on_every_node(
         got = sorted(m.content["n"] for m in s)
     assert got == list(range(30))
     wrong = Auth("bob", kafka_cluster.users["bob"], ssl=False)
-    with pytest.raises(Exception, match="(?i)authoriz"):
-        with Stream(auth=wrong).open(url, "w") as s:
-            s.write({"n": -1})
+    with pytest.raises(errors.AuthorizationError), Stream(auth=wrong).open(url, "w") as s:
+        s.write({"n": -1})
 
 
 def test_each_node_is_killed_stopped_and_restarted_on_its_own_ports_and_data(

@@ -140,7 +140,7 @@ def _listening_port() -> tuple[socket.socket, int]:
 
 
 def test_dev_broker_takes_the_preferred_port_when_it_is_free() -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     sock, port = _listening_port()
     sock.close()  # free again (in TIME_WAIT at most, which a server may reuse)
@@ -148,7 +148,7 @@ def test_dev_broker_takes_the_preferred_port_when_it_is_free() -> None:
 
 
 def test_dev_broker_takes_a_free_port_and_says_so_when_the_preferred_one_is_in_use() -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     sock, port = _listening_port()
     with sock:
@@ -161,7 +161,7 @@ def test_dev_broker_takes_a_free_port_and_says_so_when_the_preferred_one_is_in_u
 
 
 def test_dev_broker_prefers_kafkas_customary_ports(capsys) -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     assert broker.DEV_PORTS == {"plaintext": 9092, "sasl_plaintext": 9093, "sasl_ssl": 9094}
     with pytest.raises(SystemExit):
@@ -172,7 +172,7 @@ def test_dev_broker_prefers_kafkas_customary_ports(capsys) -> None:
 
 
 def test_dev_broker_refuses_an_explicit_port_in_use_in_one_line(capsys) -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     sock, port = _listening_port()
     with sock:
@@ -182,7 +182,7 @@ def test_dev_broker_refuses_an_explicit_port_in_use_in_one_line(capsys) -> None:
 
 
 def test_dev_broker_reuses_the_ports_a_data_folder_recorded(tmp_path: Path) -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     KafkaBroker(tmp_path)  # records its ports in broker.json
     args = broker._parse_args(["--data-dir", str(tmp_path)])
@@ -190,7 +190,7 @@ def test_dev_broker_reuses_the_ports_a_data_folder_recorded(tmp_path: Path) -> N
 
 
 def test_dev_broker_fills_zero_ports_with_distinct_free_ones() -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     sock, port = _listening_port()
     sock.close()

@@ -67,7 +67,7 @@ def test_cluster_refuses_impossible_replication_settings() -> None:
 
 
 def test_dev_broker_nodes_option_takes_one_to_nine(capsys) -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     assert broker._parse_args(["--nodes", "3"]).nodes == 3
     assert broker._parse_args([]).nodes == 1
@@ -77,7 +77,7 @@ def test_dev_broker_nodes_option_takes_one_to_nine(capsys) -> None:
 
 
 def test_dev_broker_cluster_reuses_the_ports_its_data_folder_recorded(tmp_path: Path) -> None:
-    from hop.testing import broker
+    from hop.testing import dev_broker as broker
 
     KafkaCluster(3, tmp_path)
     args = broker._parse_args(["--nodes", "3", "--data-dir", str(tmp_path)])

@@ -53,7 +53,7 @@ COMMANDS: dict[str, _Command] = {
     "subscribe": _Command("hop.cli._subscribe", "Subscribe to messages."),
     "version": _Command("hop.cli._version", "List all the dependencies' versions."),
     "dev-broker": _Command(
-        "hop.testing.broker:main", "Run a local Kafka broker for development and tests."
+        "hop.testing.dev_broker:main", "Run a local Kafka broker for development and tests."
     ),
     "samp": _Command("hop.samp.cli:main", "Run a SAMP hub, or talk to one."),
     "journal": _Command(

@@ -1,7 +1,7 @@
 """Test helpers: a real Apache Kafka broker on 127.0.0.1 (see :mod:`hop.testing.broker`),
 and a cluster of several (:mod:`hop.testing.cluster`).
 
-Names are imported lazily so that ``python -m hop.testing.broker`` does not load the
+Names are imported lazily so that ``python -m hop.testing.dev_broker`` does not load the
 module twice, and importing :mod:`hop.testing` costs nothing.
 """
 
