@@ -120,12 +120,16 @@ class KafkaCluster:
 
     Examples
     --------
+    >>> from hop import Stream
     >>> from hop.testing import KafkaCluster
-    >>> with KafkaCluster(nodes=3) as cluster:  # doctest: +SKIP
+    >>> with KafkaCluster(nodes=3) as cluster:
     ...     cluster.create_topic("alerts", partitions=6)
-    ...     cluster.leader("alerts").kill()
-    ...     print(cluster.bootstrap["plaintext"])
-    127.0.0.1:...,127.0.0.1:...,127.0.0.1:...
+    ...     url = f"kafka://{cluster.bootstrap['plaintext']}/alerts"
+    ...     cluster.leader("alerts").kill()  # a crash: the other two carry on
+    ...     with Stream(auth=False).open(url, "w") as s:
+    ...         s.write({"still": "writable"})
+    ...     print(url)
+    kafka://127.0.0.1:...,127.0.0.1:...,127.0.0.1:.../alerts
     """
 
     def __init__(
