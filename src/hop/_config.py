@@ -145,6 +145,11 @@ def auth_settings(auth: Credential | None) -> dict[str, Any]:
             settings["https.ca.location"] = ca
     if auth.mechanism == "OAUTHBEARER":
         endpoint = getattr(auth, "token_endpoint", None)
+        command = getattr(auth, "_token_source", None)
+        if command is not None and not endpoint:
+            # A program prints the tokens: librdkafka asks for them through oauth_cb.
+            settings.update({"sasl.oauthbearer.method": "default", "oauth_cb": command})
+            return settings
         if not endpoint:
             raise ConfigurationError(
                 f"credential {auth.username!r} uses OAUTHBEARER but has no token endpoint"
@@ -187,6 +192,12 @@ def connection_settings(
         "socket.connection.setup.timeout.ms": max(1000, connect_timeout_ms),
     }
     conf.update(auth_settings(auth))
+    prime = getattr(conf.get("oauth_cb"), "prime", None)
+    if prime is not None:
+        # The client about to be built needs its first token at once; fetching it here
+        # turns a failing token command into an error naming it, instead of
+        # confluent-kafka's 10 s wait for a token that never comes.
+        prime()
     return conf
 
 

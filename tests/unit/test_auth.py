@@ -75,7 +75,7 @@ def test_token_endpoint_selects_oauthbearer():
     [
         ({"user": "", "password": "x"}, "non-empty username"),
         ({"user": "a", "password": "x", "method": "MD5"}, "unknown SASL mechanism 'MD5'"),
-        ({"user": "a", "password": "x", "method": "OAUTHBEARER"}, "no token_endpoint"),
+        ({"user": "a", "password": "x", "method": "OAUTHBEARER"}, "neither a token_endpoint"),
     ],
 )
 def test_auth_rejects_bad_arguments_eagerly_with_value_error(kwargs, fragment):
@@ -209,14 +209,13 @@ def test_load_reads_upstream_file_with_dashed_mechanism_and_plaintext(tmp_path):
     )
 
 
-def test_load_skips_token_command_entries_and_keeps_the_rest(tmp_path, caplog):
+def test_load_reads_token_command_entries_with_the_rest(tmp_path):
     path = _write(
         tmp_path / "auth.toml",
         '[[auth]]\nusername = "dave"\npassword = ""\ntoken_command = "get-token"\n'
         '[[auth]]\nusername = "erin"\npassword = "pw"\n',
     )
-    assert auth.load_auth(path) == [Auth("erin", "pw")]
-    assert "token_command" in caplog.text
+    assert auth.load_auth(path) == [Auth("dave", "", token_command="get-token"), Auth("erin", "pw")]
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
@@ -496,6 +495,6 @@ def test_positional_arguments_follow_upstream_order():
     assert (cred.hostname, cred.token_endpoint) == ("idp-broker:9092", "https://idp/token")
 
 
-def test_token_command_is_refused_clearly():
-    with pytest.raises(ValueError, match="token_command"):
-        Auth("dave", "", token_command="get-token")
+def test_token_command_makes_an_oauthbearer_credential():
+    cred = Auth("dave", "", token_command="get-token")
+    assert (cred.mechanism, cred.token_command, cred.is_token) == ("OAUTHBEARER", "get-token", True)

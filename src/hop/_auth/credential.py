@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from hop._auth.tokens import DEFAULT_TOKEN_COMMAND_TIMEOUT, TokenCommand
 from hop.errors import AmbiguousCredentialError, ConfigurationError, NoMatchingCredentialError
 
 __all__ = ["DEFAULT_PORT", "Auth", "AuthOption", "SASLMethod", "select_matching_auth"]
@@ -68,20 +69,24 @@ class Auth:
         Whether to encrypt the connection with TLS (``SASL_SSL``); default True.
     method : SASLMethod or str, optional
         The SASL mechanism. Default SCRAM-SHA-512, or OAUTHBEARER when a
-        ``token_endpoint`` is given.
+        ``token_endpoint`` or a ``token_command`` is given.
     token_endpoint : str, optional
         The OIDC token endpoint URL for OAUTHBEARER (client-credentials grant).
     ssl_ca_location : str, optional
         CA certificates to verify the broker with; certifi's bundle when SSL is on and
         none is given.
-    token_command : None
-        Accepted for hop-client compatibility, but only None: running a shell command
-        for tokens is not supported.
+    token_command : str, optional
+        A shell command that prints a JWT (e.g. a SciTokens helper), run whenever the
+        broker connection needs a fresh OAUTHBEARER token; the token's ``exp`` and
+        ``sub`` claims say when to refresh and who the client is.
+    token_command_timeout : float, optional
+        Seconds the command may run before it is killed and reported (default 30).
 
     Raises
     ------
     ValueError
-        An empty username, an unknown mechanism, or OAUTHBEARER without a token endpoint.
+        An empty username, an unknown mechanism, or OAUTHBEARER with neither a token
+        endpoint nor a token command.
     """
 
     __slots__ = (
@@ -91,7 +96,9 @@ class Auth:
         "_password",
         "_ssl",
         "_ssl_ca_location",
+        "_token_command",
         "_token_endpoint",
+        "_token_source",
         "_username",
     )
 
@@ -106,23 +113,27 @@ class Auth:
         *,
         ssl_ca_location: str | None = None,
         token_command: str | None = None,
+        token_command_timeout: float = DEFAULT_TOKEN_COMMAND_TIMEOUT,
     ) -> None:
-        if token_command is not None:
-            raise ConfigurationError(
-                "token_command credentials (a shell command printing a token) are not "
-                "supported; use an OIDC token_endpoint with a client id and secret"
-            )
+        if token_command is not None and (
+            not isinstance(token_command, str) or not token_command.strip()
+        ):
+            raise ConfigurationError("token_command must be a non-empty shell command")
         if not isinstance(user, str) or not user:
             raise ConfigurationError("a credential needs a non-empty username")
         if not isinstance(password, str):
             raise ConfigurationError(f"the password of credential {user!r} must be a string")
         if method is None:
-            method = SASLMethod.OAUTHBEARER if token_endpoint else SASLMethod.SCRAM_SHA_512
+            method = (
+                SASLMethod.OAUTHBEARER
+                if token_endpoint or token_command
+                else SASLMethod.SCRAM_SHA_512
+            )
         parsed = SASLMethod.parse(method)
-        if parsed is SASLMethod.OAUTHBEARER and not token_endpoint:
+        if parsed is SASLMethod.OAUTHBEARER and not (token_endpoint or token_command):
             raise ConfigurationError(
-                f"credential {user!r} uses OAUTHBEARER but has no token_endpoint; "
-                "skyhop fetches OIDC tokens with the client-credentials grant and needs one"
+                f"credential {user!r} uses OAUTHBEARER but has neither a token_endpoint "
+                "(OIDC client credentials) nor a token_command (a program printing tokens)"
             )
         self._username = user
         self._password = password
@@ -130,6 +141,11 @@ class Auth:
         self._ssl = bool(ssl)
         self._method = parsed
         self._token_endpoint = token_endpoint or None
+        self._token_command = token_command or None
+        # One runner per credential, so the token primed for a client is the one it uses.
+        self._token_source = (
+            TokenCommand(token_command, token_command_timeout) if token_command else None
+        )
         self._explicit_ca = ssl_ca_location or None
         self._ssl_ca_location: str | None = (
             (self._explicit_ca or _certifi_bundle()) if self._ssl else None
@@ -181,6 +197,11 @@ class Auth:
         return self._token_endpoint
 
     @property
+    def token_command(self) -> str | None:
+        """The shell command that prints OAUTHBEARER tokens, or None."""
+        return self._token_command
+
+    @property
     def is_scram(self) -> bool:
         """Whether the mechanism is one of the SCRAM family."""
         return self.mechanism.startswith("SCRAM-")
@@ -205,6 +226,7 @@ class Auth:
             self._ssl,
             self._ssl_ca_location,
             self._token_endpoint,
+            self._token_command,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -224,6 +246,8 @@ class Auth:
         parts.append(f"protocol={self.protocol!r}")
         if self._token_endpoint:
             parts.append(f"token_endpoint={self._token_endpoint!r}")
+        if self._token_command:
+            parts.append(f"token_command={self._token_command!r}")
         return f"Auth({', '.join(parts)})"
 
     def _describe(self) -> str:
@@ -246,6 +270,8 @@ class Auth:
             record["ssl_ca_location"] = self._explicit_ca
         if self._token_endpoint:
             record["token_endpoint"] = self._token_endpoint
+        if self._token_command:
+            record["token_command"] = self._token_command
         return record
 
 

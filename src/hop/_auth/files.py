@@ -27,6 +27,7 @@ CREDENTIAL_KEYS = frozenset(
         "mechanism",
         "ssl_ca_location",
         "token_endpoint",
+        "token_command",
     }
 )
 
@@ -40,7 +41,7 @@ def read_csv_credentials(path: str, make: Callable[..., _A]) -> list[_A]:
         The CSV file.
     make : callable
         Builds one credential: ``make(user, password, host=, ssl=, method=,
-        ssl_ca_location=, token_endpoint=)`` (that is, :class:`hop.auth.Auth`).
+        ssl_ca_location=, token_endpoint=, token_command=)`` (that is, :class:`hop.auth.Auth`).
 
     Raises
     ------
@@ -98,6 +99,7 @@ def read_csv_credentials(path: str, make: Callable[..., _A]) -> list[_A]:
                         method=values.get("mechanism") or None,
                         ssl_ca_location=values.get("ssl_ca_location") or None,
                         token_endpoint=values.get("token_endpoint") or None,
+                        token_command=values.get("token_command") or None,
                     )
                 )
             except ConfigurationError as exc:

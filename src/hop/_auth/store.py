@@ -61,11 +61,6 @@ def _read_private_toml(path: str, *, require_private: bool = True) -> dict[str, 
 def _interpret_entry(entry: Any, where: str) -> Auth | None:
     if not isinstance(entry, dict):
         raise CredentialFileError(f"{where}: expected a table, found {type(entry).__name__}")
-    if "token_command" in entry:
-        # hop-client 0.13 runs a shell command for tokens; skyhop only uses librdkafka's
-        # built-in OIDC, so such entries are skipped rather than failing the whole store.
-        logger.warning("%s: token_command credentials are not supported; skipped", where)
-        return None
     unknown = sorted(set(entry) - CREDENTIAL_KEYS)
     if unknown:
         known = ", ".join(sorted(CREDENTIAL_KEYS))
@@ -92,6 +87,7 @@ def _interpret_entry(entry: Any, where: str) -> Auth | None:
             method=entry.get("mechanism"),
             ssl_ca_location=entry.get("ssl_ca_location"),
             token_endpoint=entry.get("token_endpoint"),
+            token_command=entry.get("token_command"),
         )
     except ConfigurationError as exc:
         raise CredentialFileError(f"{where}: {exc}") from exc
