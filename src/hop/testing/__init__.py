@@ -10,10 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hop.testing._offload import OffloadService
     from hop.testing.broker import DEFAULT_USERS, BrokerError, BrokerPorts, KafkaBroker
     from hop.testing.cluster import KafkaCluster
 
-__all__ = ["DEFAULT_USERS", "BrokerError", "BrokerPorts", "KafkaBroker", "KafkaCluster"]
+__all__ = [
+    "DEFAULT_USERS",
+    "BrokerError",
+    "BrokerPorts",
+    "KafkaBroker",
+    "KafkaCluster",
+    "OffloadService",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +29,10 @@ def __getattr__(name: str) -> Any:
         from hop.testing import cluster
 
         return cluster.KafkaCluster
+    if name == "OffloadService":
+        from hop.testing import _offload
+
+        return _offload.OffloadService
     if name in __all__:
         from hop.testing import broker
 
