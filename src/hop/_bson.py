@@ -18,6 +18,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hop.errors import SerializationError
+
 __all__ = ["BSONError", "decode", "encode"]
 
 _INT32 = struct.Struct("<i")
@@ -26,8 +28,9 @@ _DOUBLE = struct.Struct("<d")
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
-class BSONError(ValueError):
-    """Bytes that are not a BSON document of the supported subset."""
+#: Bytes that are not a BSON document of the supported subset, or a value that cannot
+#: be encoded: a serialization error (a ValueError) like any other.
+BSONError = SerializationError
 
 
 def _cstring(name: str) -> bytes:

@@ -217,10 +217,10 @@ class OffloadService:
 
         def lookup(username: str) -> tuple[bytes, bytes, bytes, int]:
             seen.append(username)
-            try:
-                return self._auth_info[mech, username]
-            except KeyError:
-                raise scramp.ScramException("unknown user") from None
+            info = self._auth_info.get((mech, username))
+            if info is None:
+                raise scramp.ScramException("unknown user")
+            return info
 
         server = scramp.ScramMechanism(mech).make_server(lookup)
         try:
