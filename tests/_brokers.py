@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,14 +14,14 @@ from hop.testing import BrokerError, KafkaBroker, KafkaCluster
 
 
 @contextmanager
-def running_broker(data_dir: Path) -> Iterator[KafkaBroker]:
-    """Start a broker in ``data_dir`` and always stop it.
+def running_broker(data_dir: Path, **options: Any) -> Iterator[KafkaBroker]:
+    """Start a broker in ``data_dir`` (``options`` go to KafkaBroker) and always stop it.
 
     Outside CI a broker that cannot start skips the tests that need it; in CI
     (``CI=true``) it fails them, so a broken harness is never mistaken for a pass.
     The data folder is kept, so the broker log of a failed run can still be read.
     """
-    broker = KafkaBroker(data_dir)
+    broker = KafkaBroker(data_dir, **options)
     _start_or_skip(broker)
     try:
         yield broker

@@ -19,6 +19,55 @@ MESSAGE_MAX_BYTES = 4 * 1024 * 1024
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 _SCRAM_JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+_OAUTHBEARER_JAAS = (
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
+)
+_OAUTHBEARER_VALIDATOR = (
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+)
+
+
+@dataclass(frozen=True)
+class OAuthBearerListener:
+    """An OAUTHBEARER listener whose tokens Kafka's own validator checks against a JWKS.
+
+    The broker (``OAuthBearerValidatorCallbackHandler``) fetches the signing keys from
+    ``jwks_url`` when it starts, so the key server must be up by then. The token's
+    ``sub`` claim is the principal (``User:<sub>``) that ACLs name.
+    """
+
+    jwks_url: str
+    """Where the broker reads the JSON Web Key Set, e.g. ``http://127.0.0.1:8080/jwks``."""
+    audience: str | None = None
+    """The ``aud`` claim tokens must carry, or None to accept any."""
+    issuer: str | None = None
+    """The ``iss`` claim tokens must carry, or None to accept any."""
+
+    def system_properties(self) -> list[str]:
+        """JVM options the listener needs.
+
+        Kafka 3.9.1 and 4.x read JWKS and token endpoints only from URLs allowed by a
+        system property (CVE-2025-27817), so the key server's URL is named there.
+        """
+        return [f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={self.jwks_url}"]
+
+    def properties(self, prefix: str) -> dict[str, str]:
+        """The listener's ``server.properties`` entries, keys under ``prefix``."""
+        props = {
+            f"{prefix}sasl.enabled.mechanisms": "OAUTHBEARER",
+            f"{prefix}oauthbearer.sasl.jaas.config": _OAUTHBEARER_JAAS,
+            f"{prefix}oauthbearer.sasl.server.callback.handler.class": _OAUTHBEARER_VALIDATOR,
+            f"{prefix}oauthbearer.sasl.oauthbearer.jwks.endpoint.url": self.jwks_url,
+            # Re-authentication is enforced, so a connection lives no longer than its
+            # token: the broker ends the session at the token's exp (KIP-368) and the
+            # client must bring a fresh one, as a real OIDC deployment requires.
+            f"{prefix}oauthbearer.connections.max.reauth.ms": "3600000",
+        }
+        if self.audience:
+            props[f"{prefix}oauthbearer.sasl.oauthbearer.expected.audience"] = self.audience
+        if self.issuer:
+            props[f"{prefix}oauthbearer.sasl.oauthbearer.expected.issuer"] = self.issuer
+        return props
 
 
 @dataclass(frozen=True)
@@ -33,11 +82,17 @@ class BrokerPorts:
     """SCRAM-SHA-512 without TLS."""
     sasl_ssl: int
     """SCRAM-SHA-512 over TLS."""
+    oauthbearer: int = 0
+    """OAUTHBEARER (JWTs checked against a JWKS) without TLS; 0 when the broker has no
+    such listener (see :class:`OAuthBearerListener`)."""
 
     @classmethod
-    def free(cls) -> BrokerPorts:
-        """Pick four distinct ports that are free on 127.0.0.1 right now."""
-        return cls(*free_ports(4))
+    def free(cls, oauthbearer: bool = False) -> BrokerPorts:
+        """Pick distinct ports that are free on 127.0.0.1 right now.
+
+        Four, or five with ``oauthbearer`` (a port for the OAUTHBEARER listener too).
+        """
+        return cls(*free_ports(5 if oauthbearer else 4))
 
     def as_dict(self) -> dict[str, int]:
         """Return the ports keyed by listener name, as stored in ``broker.json``."""
@@ -46,6 +101,7 @@ class BrokerPorts:
             "controller": self.controller,
             "sasl_plaintext": self.sasl_plaintext,
             "sasl_ssl": self.sasl_ssl,
+            **({"oauthbearer": self.oauthbearer} if self.oauthbearer else {}),
         }
 
 
@@ -93,6 +149,7 @@ def server_properties(
     voters: Mapping[int, int] | None = None,
     replication: int = 1,
     min_insync: int = 1,
+    oauthbearer: OAuthBearerListener | None = None,
 ) -> str:
     """Render ``server.properties`` for one KRaft node (broker and controller).
 
@@ -111,6 +168,8 @@ def server_properties(
         alone when omitted (a single-node broker).
     replication, min_insync : int
         Replication factor and ``min.insync.replicas`` of new and internal topics.
+    oauthbearer : OAuthBearerListener, optional
+        Add the OAUTHBEARER listener (on ``ports.oauthbearer``).
     """
     host = "127.0.0.1"
     voters = voters or {node_id: ports.controller}
@@ -180,6 +239,14 @@ def server_properties(
         "broker.session.timeout.ms": "4000",
         "broker.heartbeat.interval.ms": "500",
     }
+    if oauthbearer is not None:
+        if not ports.oauthbearer:
+            raise ValueError("an OAUTHBEARER listener needs BrokerPorts.oauthbearer")
+        address = f"OAUTHBEARER://{host}:{ports.oauthbearer}"
+        lines["listeners"] += f",{address}"
+        lines["advertised.listeners"] += f",{address}"
+        lines["listener.security.protocol.map"] += ",OAUTHBEARER:SASL_PLAINTEXT"
+        lines.update(oauthbearer.properties("listener.name.oauthbearer."))
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 

@@ -9,6 +9,9 @@ stops. It has four listeners::
     SASL_SSL         the same over TLS (self-signed CA, see ``ca_file``)
     CONTROLLER       KRaft quorum, not advertised
 
+and, when asked for (``oauthbearer=``), a fifth: OAUTHBEARER, where Kafka's own
+validator checks JWTs against a JWKS that the caller serves.
+
 Run ``hop dev-broker`` (:mod:`hop.testing.dev_broker`) to keep one, or a cluster, in
 the foreground while developing.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -38,7 +42,9 @@ from hop.testing._jars import ensure_kafka_jars
 from hop.testing._props import (
     MESSAGE_MAX_BYTES,
     BrokerPorts,
+    OAuthBearerListener,
     check_users,
+    free_ports,
     log4j2_properties,
     scram_arguments,
     server_properties,
@@ -51,6 +57,7 @@ __all__ = [
     "BrokerError",
     "BrokerPorts",
     "KafkaBroker",
+    "OAuthBearerListener",
 ]
 
 #: SCRAM users created at format time; ``admin`` is a super user, the others have no
@@ -145,6 +152,9 @@ class KafkaBroker:
         used when the storage is formatted (the first start in ``data_dir``).
     start_timeout : float
         Seconds to wait for the broker to answer before giving up.
+    oauthbearer : OAuthBearerListener, optional
+        Add an OAUTHBEARER listener (``bootstrap["oauthbearer"]``) validating JWTs
+        against this JWKS. Its key server must be running whenever the broker starts.
 
     Examples
     --------
@@ -162,7 +172,9 @@ class KafkaBroker:
         ports: BrokerPorts | None = None,
         users: Mapping[str, str] | None = None,
         start_timeout: float = _START_TIMEOUT_S,
+        oauthbearer: OAuthBearerListener | None = None,
     ) -> None:
+        self.oauthbearer = oauthbearer
         self.users: dict[str, str] = dict(DEFAULT_USERS if users is None else users)
         check_users(self.users)
         self._owns_data_dir = data_dir is None
@@ -176,7 +188,13 @@ class KafkaBroker:
         # before the first start; fixed or recorded ports never change under a client.
         self._may_repick_ports = ports is None and "ports" not in state
         if ports is None:
-            ports = BrokerPorts(**state["ports"]) if "ports" in state else BrokerPorts.free()
+            ports = (
+                BrokerPorts(**state["ports"])
+                if "ports" in state
+                else BrokerPorts.free(oauthbearer=oauthbearer is not None)
+            )
+        if oauthbearer is not None and not ports.oauthbearer:
+            ports = dataclasses.replace(ports, oauthbearer=free_ports(1)[0])
         self.ports = ports
         self._cluster_id: str = state.get("cluster_id") or _cluster_id()
         self._save_state()
@@ -193,12 +211,16 @@ class KafkaBroker:
 
     @property
     def bootstrap(self) -> dict[str, str]:
-        """``host:port`` per client listener: ``plaintext``, ``sasl_plaintext``, ``sasl_ssl``."""
-        return {
+        """``host:port`` per client listener: ``plaintext``, ``sasl_plaintext``, ``sasl_ssl``
+        (and ``oauthbearer`` when the broker has that listener)."""
+        found = {
             "plaintext": f"127.0.0.1:{self.ports.plaintext}",
             "sasl_plaintext": f"127.0.0.1:{self.ports.sasl_plaintext}",
             "sasl_ssl": f"127.0.0.1:{self.ports.sasl_ssl}",
         }
+        if self.oauthbearer is not None:
+            found["oauthbearer"] = f"127.0.0.1:{self.ports.oauthbearer}"
+        return found
 
     @property
     def pid(self) -> int | None:
@@ -345,7 +367,7 @@ class KafkaBroker:
         except BrokerError as exc:
             if not (self._may_repick_ports and "Address already in use" in str(exc)):
                 raise
-            self.ports = BrokerPorts.free()
+            self.ports = BrokerPorts.free(oauthbearer=self.oauthbearer is not None)
             self._save_state()
             self._start(time.monotonic())
         self._may_repick_ports = False
@@ -366,7 +388,9 @@ class KafkaBroker:
         return self.data_dir / "tls"
 
     def _server_properties(self, tls: TLSFiles) -> str:
-        return server_properties(self.ports, self.data_dir / "kraft", tls)
+        return server_properties(
+            self.ports, self.data_dir / "kraft", tls, oauthbearer=self.oauthbearer
+        )
 
     def _launch(self) -> None:
         """Write the configuration, format the storage on first use, and spawn the JVM."""
@@ -452,6 +476,7 @@ class KafkaBroker:
     def _spawn(self, classpath: str, config: Path, log4j: Path) -> None:
         cmd = [
             _java(), *self._jvm_options,
+            *(self.oauthbearer.system_properties() if self.oauthbearer else []),
             f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={self.log_file.parent}",
             "-cp", classpath, "kafka.Kafka", str(config),
