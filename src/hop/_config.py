@@ -229,9 +229,12 @@ class _Common:
     kafka_config: Mapping[str, Any] = field(default_factory=dict)
     """Raw librdkafka settings; these win over every default."""
     fetch_external: bool = True
-    """Accepted for upstream compatibility (large-message offload is not used)."""
+    """Readers: download offloaded messages (an ``ExternalMessage`` placeholder becomes
+    the original message); False yields the placeholders themselves."""
     automatic_offload: bool = True
-    """Accepted for upstream compatibility (large-message offload is not used)."""
+    """Writers: send a message larger than its topic's ``max.message.bytes`` to the
+    offload service the broker announces (``sys.metadata``) and write a placeholder;
+    False never asks the broker for the topic's limit or the service."""
 
     def _base(self, brokers: str, auth: Credential | None) -> dict[str, Any]:
         conf = connection_settings(brokers, auth, _ms(self.connect_timeout, "connect_timeout"))

@@ -15,10 +15,11 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import KafkaError, TopicPartition
 
-from hop import _codec, errors
+from hop import _codec, _offload, errors
 from hop._config import ConsumerConfig
 from hop._kafka_errors import ClientErrors, kafka_errors, translate
 from hop._lifecycle import State
+from hop.models import ExternalMessage as _ExternalMessage
 from hop.models import MessageModel
 
 __all__ = ["Consumer", "Metadata", "StartPosition"]
@@ -123,6 +124,62 @@ def _raw_value(value: bytes | None, headers: Any, msg: Any) -> bytes | None:
     return value
 
 
+class _ExternalRecord:
+    """A downloaded offloaded message standing in for the placeholder's Kafka message.
+
+    It keeps the placeholder's topic, partition and offset (where it is in Kafka, and
+    what is committed) and the original's value, headers, timestamp and key, as
+    upstream's ``Consumer.ExternalMessage`` does.
+    """
+
+    __slots__ = ("_error", "_headers", "_key", "_offset", "_partition", "_timestamp",
+                 "_topic", "_value")  # fmt: skip
+
+    def __init__(
+        self,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+        topic: str | None,
+        partition: int | None,
+        offset: int | None,
+        timestamp: int,
+        key: str | bytes | None,
+        error: KafkaError | None = None,
+    ) -> None:
+        self._value, self._headers, self._key = value, headers, key
+        self._topic, self._partition, self._offset = topic, partition, offset
+        self._timestamp, self._error = timestamp, error
+
+    @classmethod
+    def make_error(cls, err: KafkaError) -> _ExternalRecord:
+        """A stand-in carrying only an error (for a delivery callback)."""
+        return cls(None, None, None, None, None, 0, None, err)
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+    def topic(self) -> str | None:
+        return self._topic
+
+    def partition(self) -> int | None:
+        return self._partition
+
+    def offset(self) -> int | None:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return (confluent_kafka.TIMESTAMP_CREATE_TIME, self._timestamp)
+
+    def key(self) -> str | bytes | None:
+        return self._key
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+
 # Options of Stream.open in read mode that the reader handles itself, before the rest
 # become a ConsumerConfig.
 _READER_OPTIONS = frozenset({"auth", "start_at", "read_forever"})
@@ -163,6 +220,9 @@ class Consumer:
         and the options of :class:`hop._config.ConsumerConfig`. Unknown options raise.
     """
 
+    ExternalMessage = _ExternalRecord
+    """The stand-in for a Kafka message that an offloaded message becomes (upstream's name)."""
+
     def __init__(
         self,
         group_id: str,
@@ -173,6 +233,9 @@ class Consumer:
     ) -> None:
         self._state = State.CREATED
         self.auth = kwargs.pop("auth", None)
+        # The offload endpoint this reader's broker announces: credentials go only there.
+        self._declared_endpoint: str | None = None
+        self._endpoint_known = False
         start_at = kwargs.pop("start_at", StartPosition.LATEST)
         read_forever = kwargs.pop("read_forever", True)
         self._config = ConsumerConfig.from_kwargs(kwargs, also=_READER_OPTIONS)
@@ -403,6 +466,7 @@ class Consumer:
     ) -> Iterator[Any]:
         ignoretest = self.ignoretest
         until_eos = self._until_eos
+        fetch_external = self._config.fetch_external and decode is not _raw_value
         batch: list[Any] = []
         # The message the caller holds now; everything before it in its batch is handled.
         current: Any = None
@@ -420,6 +484,10 @@ class Consumer:
                     # The message names its own position, formatted only if decoding fails.
                     model = decode(msg.value(), headers, msg)
                     current = msg
+                    if model.__class__ is _ExternalMessage and fetch_external:
+                        model, shown = self._fetch_external(model, msg, decode)
+                        yield (model, Metadata.from_message(shown)) if metadata else model
+                        continue
                     yield (model, Metadata.from_message(msg)) if metadata else model
                 # The caller asked for more after the batch's last message: all handled.
                 current = None
@@ -429,6 +497,42 @@ class Consumer:
             if autocommit and current is not None and self._state is State.RUNNING:
                 # Left mid-batch (break, exception): the message in hand is not handled.
                 self._store_handled(batch[: batch.index(current)])
+
+    def _endpoint(self) -> str | None:
+        if not self._endpoint_known:
+            conf = self._config._base(self._brokers, self.auth)
+            self._declared_endpoint = _offload.discover_endpoint(conf, self._config.connect_seconds)
+            self._endpoint_known = True
+        return self._declared_endpoint
+
+    def _fetch_external(
+        self, placeholder: Any, msg: Any, decode: Callable[[bytes | None, Any, Any], Any]
+    ) -> tuple[Any, Any]:
+        """Download an offloaded message; on failure keep the placeholder and report.
+
+        A download that fails never stops the stream: the error goes to the
+        ``error_callback`` (and the log), and the reader gets the placeholder, whose
+        URL still names the message.
+        """
+        try:
+            fetched = _offload.fetch(placeholder.url, self._endpoint(), self.auth)
+        except _offload.OffloadFailure as failure:
+            logger.warning(
+                "%s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), failure.error.str()
+            )
+            if self._config.error_callback is not None:
+                self._config.error_callback(failure.error)
+            return placeholder, msg
+        record = _ExternalRecord(
+            fetched.value,
+            fetched.headers,
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            fetched.timestamp,
+            fetched.key,
+        )
+        return decode(fetched.value, fetched.headers, record), record
 
     def _store_handled(self, messages: list[Any]) -> None:
         """Store, per partition, the offset after the last of ``messages``.

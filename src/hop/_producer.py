@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 from confluent_kafka import KafkaError
 
-from hop import _codec, errors
-from hop._config import ProducerConfig
+from hop import _codec, _offload, errors
+from hop._config import ProducerConfig, seconds
 from hop._kafka_errors import ClientErrors, kafka_errors, translate
 from hop._lifecycle import State
 
@@ -29,6 +29,7 @@ DeliveryCallback = Callable[[KafkaError | None, Any], None]
 _monotonic = time.monotonic
 # Longest time between two serves of delivery reports while writing.
 _POLL_INTERVAL = 0.01
+
 
 def raise_delivery_errors(err: KafkaError | None, msg: Any) -> None:
     """Default delivery callback: failures are raised from ``flush()``/``close()``.
@@ -90,6 +91,12 @@ class Producer:
         # Bound once: the delivery callback is passed with every message.
         self._record_failure = self._on_delivery
         self._next_poll = 0.0
+        # Large-message offload: topic -> (when read, max.message.bytes or None), and
+        # the endpoint the broker announces (looked up on first need).
+        self._offload_on = bool(self._config.automatic_offload)
+        self._limits: dict[str, tuple[float, int | None]] = {}
+        self._endpoint: str | None = None
+        self._endpoint_known = False
         with kafka_errors(f"connecting to {brokers}"):
             self._producer = confluent_kafka.Producer(conf)
         self._state = State.RUNNING
@@ -251,6 +258,12 @@ class Producer:
                 "no topic to write to: name one in the URL when opening the stream, "
                 "or pass topic= to write()"
             )
+        if (
+            self._offload_on
+            and len(payload) > _offload.OFFLOAD_FLOOR
+            and self._offloaded(payload, headers, delivery_callback, topic, key)
+        ):
+            return
         if delivery_callback is raise_delivery_errors or delivery_callback is None:
             on_delivery: DeliveryCallback = self._record_failure
         else:
@@ -274,6 +287,63 @@ class Producer:
         if now >= self._next_poll:
             self._next_poll = now + _POLL_INTERVAL
             self._producer.poll(0)
+
+    # -- large-message offload -------------------------------------------------------
+
+    def _limit_of(self, topic: str) -> int | None:
+        """The topic's ``max.message.bytes``, re-read after ``topic_check_period``."""
+        now = time.monotonic()
+        found = self._limits.get(topic)
+        period = seconds(self._config.topic_check_period, "topic_check_period") or 0.0
+        if found is None or now - found[0] > period:
+            found = (now, self._topic_limit(topic))
+            self._limits[topic] = found
+        return found[1]
+
+    def _offload_endpoint(self) -> str | None:
+        if not self._endpoint_known:
+            conf = self._config._base(self._brokers, self.auth)
+            self._endpoint = _offload.discover_endpoint(conf, self._config.connect_seconds)
+            self._endpoint_known = True
+        return self._endpoint
+
+    def _offloaded(
+        self,
+        payload: bytes,
+        headers: list[tuple[str, str | bytes]] | None,
+        delivery_callback: DeliveryCallback | None,
+        topic: str,
+        key: str | bytes | None,
+    ) -> bool:
+        """Send a message too large for its topic to the offload service, if there is one.
+
+        Returns whether it was handled (sent, or its failure reported); False leaves
+        it to Kafka, which refuses it with a clear error when it is too large.
+        """
+        limit = self._limit_of(topic)
+        if limit is None or _estimate_size(payload, headers, key) <= limit:
+            return False
+        endpoint = self._offload_endpoint()
+        if endpoint is None:
+            return False
+        try:
+            url = _offload.upload(endpoint, topic, payload, headers or [], key, self.auth)
+        except _offload.OffloadFailure as failure:
+            exc = translate(failure.error, action="offloading a large message", topic=topic)
+            if delivery_callback is raise_delivery_errors or delivery_callback is None:
+                with self._lock:
+                    self._failures.append(exc)
+            else:
+                delivery_callback(failure.error, _FailedMessage(failure.error, topic, payload))
+            return True
+        from hop._models.base import ExternalMessage
+
+        test = any(name == "_test" and value in (b"true", "true") for name, value in headers or [])
+        placeholder, placeholder_headers = _codec.pack(
+            ExternalMessage(url=url), None, test, self._sender
+        )
+        self._produce(placeholder, placeholder_headers, delivery_callback, topic, key)
+        return True
 
     def _produce_when_room(
         self,
@@ -421,6 +491,53 @@ class Producer:
                 ResourceWarning,
                 stacklevel=2,
             )
+
+
+def _estimate_size(
+    payload: bytes, headers: list[tuple[str, str | bytes]] | None, key: str | bytes | None
+) -> int:
+    """Upstream's estimate of a record's size: payload, key, headers and 70 bytes."""
+
+    def size(value: str | bytes | None) -> int:
+        if value is None:
+            return 0
+        return len(value.encode("utf-8")) if isinstance(value, str) else len(value)
+
+    total = 70 + len(payload) + size(key)
+    for name, value in headers or []:
+        total += size(name) + size(value) + 2
+    return total
+
+
+class _FailedMessage:
+    """What a delivery callback gets for a message the offload service refused."""
+
+    def __init__(self, error: KafkaError, topic: str, value: bytes) -> None:
+        self._error, self._topic, self._value = error, topic, value
+
+    def error(self) -> KafkaError:
+        return self._error
+
+    def topic(self) -> str:
+        return self._topic
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> None:
+        return None
+
+    def key(self) -> None:
+        return None
+
+    def partition(self) -> int:
+        return -1
+
+    def offset(self) -> int:
+        return -1
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)
 
 
 class _ClosedProducer:
