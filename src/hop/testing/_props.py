@@ -62,6 +62,10 @@ class OAuthBearerListener:
             # token: the broker ends the session at the token's exp (KIP-368) and the
             # client must bring a fresh one, as a real OIDC deployment requires.
             f"{prefix}oauthbearer.connections.max.reauth.ms": "3600000",
+            # The default tolerates 30 s of clock skew, which would let a client that
+            # never renews its token pass a test with tokens of seconds; one process
+            # clock here, so 5 s is plenty.
+            f"{prefix}oauthbearer.sasl.oauthbearer.clock.skew.seconds": "5",
         }
         if self.audience:
             props[f"{prefix}oauthbearer.sasl.oauthbearer.expected.audience"] = self.audience
