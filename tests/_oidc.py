@@ -121,6 +121,17 @@ class OIDCProvider:
         }
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
+    def subject_of(self, token: str) -> str | None:
+        """The ``sub`` of a valid token signed here, or None: a bearer check for services."""
+        try:
+            claims = jwt.decode(
+                token, self._key.public_key(), algorithms=["RS256"], audience=AUDIENCE
+            )
+        except jwt.PyJWTError:
+            return None
+        sub = claims.get("sub")
+        return sub if isinstance(sub, str) else None
+
     def count_issued(self, client: str) -> int:
         with self._lock:
             return sum(1 for who, _ in self.issued if who == client)

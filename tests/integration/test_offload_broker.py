@@ -8,9 +8,15 @@ goes by Kafka, and readers get the original back.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError
@@ -147,3 +153,45 @@ def test_a_bare_http_service_is_warned_about(kafka_broker, service, topic, alice
     with pytest.warns(UserWarning, match="bare HTTP"):  # noqa: SIM117
         with Stream(auth=alice).open(_url(kafka_broker, topic), "w") as s:
             s.write(Blob(BIG))
+
+
+COMPAT = Path(__file__).resolve().parents[1] / "compat" / "offload_http_scram_upstream.py"
+
+
+def test_upstream_code_runs_unchanged_and_sees_what_upstream_sees(
+    kafka_broker, service, peers_python, tmp_path
+):
+    # A user of its own, with what upstream's client needs: it reads sys.metadata
+    # under a random consumer group and checks the topic's configuration.
+    if "compat" not in kafka_broker.users:
+        kafka_broker.add_user("compat", "compat-secret")
+    service.add_user("compat", "compat-secret")
+    kafka_broker.grant("compat", group="*", operations=["READ", "DESCRIBE"])
+    kafka_broker.grant("compat", topic="sys.metadata", operations=["READ", "DESCRIBE"])
+    claims = base64.urlsafe_b64encode(
+        json.dumps({"sub": "scitoken-user", "exp": int(time.time()) + 600}).encode()
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text(f"eyJhbGciOiJSUzI1NiJ9.{claims.decode().rstrip('=')}.c2ln\n")
+    seen = {}
+    for name, python in (("skyhop", sys.executable), ("upstream", str(peers_python))):
+        topic = f"offload-compat-{name}-{uuid.uuid4().hex[:6]}"
+        kafka_broker.create_topic(topic, config={"max.message.bytes": str(LIMIT)})
+        kafka_broker.grant("compat", topic=topic, operations=["ALL"])
+        env = {
+            **os.environ,
+            "COMPAT_USER": "compat",
+            "COMPAT_PASSWORD": "compat-secret",
+            "COMPAT_BROKER": kafka_broker.bootstrap["sasl_plaintext"],
+            "COMPAT_TOPIC": topic,
+            "COMPAT_SERVICE": service.url,
+            "COMPAT_TOKEN_FILE": str(token_file),
+        }
+        run = subprocess.run(
+            [python, str(COMPAT)], env=env, capture_output=True, text=True, timeout=180,
+            check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, f"{name}:\n{run.stderr[-3000:]}"
+        seen[name] = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["skyhop"] == seen["upstream"]
+    assert seen["skyhop"]["fetched_equal"] and seen["skyhop"]["scram_get_status"] == 404

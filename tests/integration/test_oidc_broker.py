@@ -10,6 +10,7 @@ own: the session broker keeps its listeners and start-up time.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import uuid
@@ -24,7 +25,8 @@ from hop import Stream
 from hop.auth import Auth
 from hop.errors import AuthenticationError
 from hop.io import StartPosition
-from hop.testing import KafkaBroker
+from hop.models import Blob
+from hop.testing import KafkaBroker, OffloadService
 from hop.testing.broker import OAuthBearerListener
 
 pytestmark = pytest.mark.broker
@@ -172,3 +174,40 @@ def test_the_broker_ends_a_session_whose_token_expired_and_was_not_renewed(
         with contextlib.suppress(AuthenticationError):
             writer.close()
     assert refused is not None, "the broker kept a session whose token had expired"
+
+
+@pytest.fixture(scope="module")
+def bearer_service(provider, oidc_broker) -> Iterator[OffloadService]:
+    with OffloadService({}, bearer=provider.subject_of) as service:
+        oidc_broker.create_topic("sys.metadata")
+        oidc_broker.grant(CLIENT, topic="sys.metadata", operations=["READ", "DESCRIBE"])
+        endpoint = json.dumps({"LargeMessageUploadEndpoint": service.url}).encode()
+        with Stream(auth=False).open(
+            f"kafka://{oidc_broker.bootstrap['plaintext']}/sys.metadata", "w"
+        ) as s:
+            s.write_raw(endpoint)
+        yield service
+
+
+@pytest.mark.filterwarnings("ignore:Large message offload service is bare HTTP")
+@pytest.mark.parametrize("kind", ["token_endpoint", "token_command"])
+def test_offload_with_a_token_credential_uses_bearer_authentication(
+    provider, oidc_broker, bearer_service, tmp_path: Path, kind
+):
+    topic = f"oidc-big-{uuid.uuid4().hex[:8]}"
+    oidc_broker.create_topic(topic, config={"max.message.bytes": "50000"})
+    oidc_broker.grant(CLIENT, topic=topic, operations=["ALL"])
+    url = f"kafka://{oidc_broker.bootstrap['oauthbearer']}/{topic}"
+    if kind == "token_endpoint":
+        auth = _oidc_auth(provider)
+    else:
+        token_file = tmp_path / "token"
+        token_file.write_text(provider.mint(CLIENT, lifetime=600))
+        auth = Auth(CLIENT, "", ssl=False, token_command=f"cat {token_file}")
+    big = b"healpix" * 20_000
+    with Stream(auth=auth).open(url, "w") as s:
+        s.write(Blob(big))
+    assert _read_all(url, auth) == [big]
+    upload, download = bearer_service.seen("POST")[-1], bearer_service.seen("GET")[-1]
+    assert upload.headers["authorization"].startswith("Bearer ")
+    assert (upload.user, download.user) == (CLIENT, CLIENT)

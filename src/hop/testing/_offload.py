@@ -99,13 +99,8 @@ class OffloadService:
         require_auth_for_download: bool = True,
     ) -> None:
         self._auth_info: dict[tuple[str, str], tuple[bytes, bytes, bytes, int]] = {}
-        for mech in _MECHANISMS:
-            mechanism = scramp.ScramMechanism(mech)
-            for name, password in users.items():
-                # A low iteration count: the test server's cost, not a security setting.
-                self._auth_info[mech, name] = mechanism.make_auth_info(
-                    password, iteration_count=4096
-                )
+        for name, password in users.items():
+            self.add_user(name, password)
         self._bearer = bearer
         self.require_auth_for_download = require_auth_for_download
         self._lock = threading.Lock()
@@ -169,6 +164,13 @@ class OffloadService:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # ------------------------------------------------------------------ test controls
+
+    def add_user(self, name: str, password: str) -> None:
+        """Accept ``name`` with ``password`` (any SCRAM mechanism) from now on."""
+        for mech in _MECHANISMS:
+            # A low iteration count: the test server's cost, not a security setting.
+            info = scramp.ScramMechanism(mech).make_auth_info(password, iteration_count=4096)
+            self._auth_info[mech, name] = info
 
     def fail_next(self, *statuses: int) -> None:
         """Answer the next requests (one per status) with these HTTP statuses."""
