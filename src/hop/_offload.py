@@ -236,12 +236,18 @@ class _Bearer:
 
 
 def _bearer_token(auth: Any) -> str:
-    token = getattr(auth, "token", None)
+    try:
+        # Upstream 0.13's Auth.token, where the credential has it; it may fetch.
+        token = getattr(auth, "token", None)
+        source = getattr(auth, "_token_source", None)
+        if source is not None and not (isinstance(token, str) and token):
+            token = source.token().value
+    except Exception as exc:  # any failure to get a token is an authentication failure
+        raise _OffloadFailure(
+            KafkaError(KafkaError.SASL_AUTHENTICATION_FAILED, f"could not get a token: {exc}")
+        ) from exc
     if isinstance(token, str) and token:
         return token
-    source = getattr(auth, "_token_source", None)
-    if source is not None:
-        return str(source.token().value)
     endpoint = getattr(auth, "token_endpoint", None)
     if not endpoint:
         raise _OffloadFailure(
