@@ -237,11 +237,10 @@ class _Bearer:
 
 def _bearer_token(auth: Any) -> str:
     try:
-        # Upstream 0.13's Auth.token, where the credential has it; it may fetch.
-        token = getattr(auth, "token", None)
+        # A token_command credential's token is its program's; otherwise upstream
+        # 0.13's Auth.token, where the credential has it (it may fetch from OIDC).
         source = getattr(auth, "_token_source", None)
-        if source is not None and not (isinstance(token, str) and token):
-            token = source.token().value
+        token = source.token().value if source is not None else getattr(auth, "token", None)
     except Exception as exc:  # any failure to get a token is an authentication failure
         raise _OffloadFailure(
             KafkaError(KafkaError.SASL_AUTHENTICATION_FAILED, f"could not get a token: {exc}")
