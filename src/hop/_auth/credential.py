@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from hop._auth.tokens import DEFAULT_TOKEN_COMMAND_TIMEOUT, TokenCommand
+from hop._auth.token_command import DEFAULT_TOKEN_COMMAND_TIMEOUT, TokenCommand
 from hop.errors import AmbiguousCredentialError, ConfigurationError, NoMatchingCredentialError
 
 __all__ = ["DEFAULT_PORT", "Auth", "AuthOption", "SASLMethod", "select_matching_auth"]
