@@ -14,7 +14,9 @@ The same streams as :mod:`hop.io`, read and written without blocking the event l
 Everything but the waiting is :mod:`hop.io`'s: the arguments of ``Stream`` and
 ``open``, the configuration, the codec and headers, the models and the errors. Each
 open stream owns one thread (named ``hop.aio-reader`` or ``hop.aio-writer``) that
-makes its blocking librdkafka calls; it ends when the stream is closed.
+makes its blocking librdkafka calls; it ends when the stream is closed. Start
+positions (:class:`hop.io.StartPosition`) and message metadata (:class:`hop.io.Metadata`)
+are hop.io's own classes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,5 @@ from __future__ import annotations
 from hop._aio.consumer import Consumer
 from hop._aio.producer import Producer
 from hop._aio.stream import Opening, Stream
-from hop._consumer import Metadata, StartPosition
 
-__all__ = ["Consumer", "Metadata", "Opening", "Producer", "StartPosition", "Stream"]
+__all__ = ["Consumer", "Opening", "Producer", "Stream"]

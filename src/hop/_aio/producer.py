@@ -387,6 +387,8 @@ class Producer:
                 self._raise_failures()
             finally:
                 self._state = State.STOPPED
+                # Let librdkafka's client (and its threads) go now, not when this object does.
+                self._raw = self._sync._producer
                 for future in self._pending:
                     future.add_done_callback(_retrieve)
                 await self._worker.stop(DEFAULT_JOIN_TIMEOUT)
