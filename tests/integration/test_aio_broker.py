@@ -474,3 +474,74 @@ def test_bad_messages_never_stop_a_stream(url):
     got = run_checked(main())
     assert [type(m) for m in got] == [JSONBlob, Blob, Blob, Blob, JSONBlob, JSONBlob]
     assert [m.content for m in got][-2:] == ["after", "still writing"]
+
+
+# -- igwn_alert -----------------------------------------------------------------------
+
+
+def _alert_client(kafka_broker, group: str, tmp_path, **kwargs):
+    import igwn_alert
+
+    port = int(kafka_broker.bootstrap["plaintext"].rsplit(":", 1)[1])
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    c = igwn_alert.client(
+        group=group, server="kafka://127.0.0.1/", port=port, noauth=True, env=env, **kwargs
+    )
+    c.start_at = StartPosition.EARLIEST
+    return c
+
+
+@pytest.mark.parametrize("kind", ["coroutine", "function"])
+def test_igwn_alert_listen_async_calls_a_coroutine_or_a_function(kafka_broker, tmp_path, kind):
+    group = f"gdb-{uuid.uuid4().hex[:10]}"
+    kafka_broker.create_topic(f"{group}.superevent")
+    sender = _alert_client(kafka_broker, group, tmp_path)
+    sender.connect("superevent")
+    for n in range(3):
+        sender.publish_to_topic("superevent", {"n": n})
+    sender.flush_by_topic("superevent")
+    sender.disconnect()
+    received = []
+
+    async def on_alert(topic, payload):
+        await asyncio.sleep(0)  # a real coroutine: awaited before the next alert
+        received.append((topic, payload["n"]))
+
+    def on_alert_sync(topic, payload):
+        received.append((topic, payload["n"]))
+
+    async def main():
+        listener = _alert_client(kafka_broker, group, tmp_path, consumer_group=f"cg-{group}")
+        listener.until_eos = True
+        callback = on_alert if kind == "coroutine" else on_alert_sync
+        await asyncio.wait_for(listener.listen_async(callback, "superevent"), 30)
+
+    run_checked(main())
+    assert received == [("superevent", 0), ("superevent", 1), ("superevent", 2)]
+
+
+def test_igwn_alert_listen_async_ends_on_stop_and_marks_alerts_done(kafka_broker, tmp_path):
+    group = f"gdb-{uuid.uuid4().hex[:10]}"
+    kafka_broker.create_topic(f"{group}.superevent")
+    sender = _alert_client(kafka_broker, group, tmp_path)
+    sender.connect("superevent")
+    for n in range(4):
+        sender.publish_to_topic("superevent", {"n": n})
+    sender.flush_by_topic("superevent")
+    sender.disconnect()
+    listener = _alert_client(kafka_broker, group, tmp_path, consumer_group=f"cg-{group}")
+    received = []
+
+    async def on_alert(topic, payload):
+        received.append(payload["n"])
+        if payload["n"] == 1:
+            listener.stop()
+
+    async def main():
+        await asyncio.wait_for(listener.listen_async(on_alert, "superevent"), 30)
+        listener.until_eos = True
+        await asyncio.wait_for(listener.listen_async(on_alert, "superevent"), 30)
+
+    run_checked(main())
+    # Stopped after alert 1; the same consumer group then resumes with alert 2.
+    assert received == [0, 1, 2, 3]
