@@ -15,12 +15,14 @@ import logging
 import warnings
 from functools import partial
 from typing import Any
+from weakref import ref as _weakref
 
 import confluent_kafka
 from confluent_kafka import KafkaError
 
-from hop import _codec, errors
+from hop import errors
 from hop._aio.worker import DEFAULT_JOIN_TIMEOUT, Worker
+from hop._codec import pack as _pack
 from hop._consumer import Metadata
 from hop._kafka_errors import translate
 from hop._lifecycle import State
@@ -36,8 +38,14 @@ _POLL_SLICE = 0.05
 # Pause before retrying a message that found librdkafka's queue full.
 _FULL_QUEUE_PAUSE = 0.005
 
-# (future, exception or None, metadata or None, whether nobody awaits the future)
-_Report = tuple["asyncio.Future[Metadata]", "errors.KafkaException | None", Any, bool]
+# (future or None when dropped, exception or None, the delivered message, whether the
+# future came from write_nowait)
+_Report = tuple["asyncio.Future[Metadata] | None", "errors.KafkaException | None", Any, bool]
+
+# The codes a purged message is reported with.
+_PURGED = frozenset(
+    getattr(KafkaError, n) for n in ("_PURGE_QUEUE", "_PURGE_INFLIGHT") if hasattr(KafkaError, n)
+)
 
 
 class Producer:
@@ -61,12 +69,25 @@ class Producer:
         self._worker = worker
         self._loop = loop
         self._state = State.RUNNING
-        self._pending: set[asyncio.Future[Metadata]] = set()
+        # Messages queued (counted on the loop) and reported (counted on the worker):
+        # each counter has one writer, so their difference is what is pending.
+        self._queued = 0
+        self._reported = 0
+        self._sent_reported = 0  # the count last handed to the loop (worker only)
+        # flush() waits on this event until ``_reported`` reaches ``_flush_target``.
+        self._drained = asyncio.Event()
+        self._flush_target = 0
         # Failures of write_nowait messages, raised (first) by the next flush() or close().
-        self._failures: list[tuple[asyncio.Future[Metadata], errors.KafkaException]] = []
+        self._failures: list[errors.KafkaException] = []
         # Filled by delivery callbacks on the worker thread, sent to the loop after a poll.
         self._reports: list[_Report] = []
         self._client_failure_seen = False
+        # Looked up once for the per-message path.
+        self._client_errors = sync._client_errors
+        self._sender = sync._sender
+        self._default_topic = sync.default_topic
+        self._produce = self._raw.produce
+        self._create_future = loop.create_future
         worker.set_idle(self._serve)
 
     @property
@@ -75,12 +96,35 @@ class Producer:
         return self._sync.default_topic
 
     # -- the worker thread ------------------------------------------------------------
+    #
+    # A write() holds its future until the delivery report; a write_nowait() caller may
+    # drop it at once. The callbacks of the latter hold only a weak reference, so a
+    # future nobody holds is gone by the time its report arrives and costs nothing to
+    # settle; its failure is still recorded for flush().
 
-    def _on_delivery(
-        self, future: asyncio.Future[Metadata], unclaimed: bool, err: KafkaError | None, msg: Any
-    ) -> None:
+    def _claimed_delivery(self, future: asyncio.Future[Metadata], err: Any, msg: Any) -> None:
+        self._reported += 1
         if err is None:
-            self._reports.append((future, None, msg, unclaimed))
+            self._reports.append((future, None, msg, False))
+        else:
+            self._failed_delivery(future, False, err, msg)
+
+    def _unclaimed_delivery(self, ref: Any, err: Any, msg: Any) -> None:
+        self._reported += 1
+        future = ref()
+        if err is None:
+            if future is not None:
+                self._reports.append((future, None, msg, True))
+        else:
+            self._failed_delivery(future, True, err, msg)
+
+    def _failed_delivery(
+        self, future: asyncio.Future[Metadata] | None, unclaimed: bool, err: KafkaError, msg: Any
+    ) -> None:
+        failure = self._client_errors.failure
+        if failure is not None and err.code() in _PURGED:
+            # Purged because the login was refused (see _dispatch): that is the error.
+            self._reports.append((future, failure, None, unclaimed))
             return
         topic = msg.topic() if msg is not None else None
         exc = translate(err, action="delivery failed", topic=topic)
@@ -95,13 +139,18 @@ class Producer:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        failure = self._sync._client_errors.failure
-        if failure is not None and not self._client_failure_seen:
+        if self._client_errors.failure is not None and not self._client_failure_seen:
+            # Nothing will get through (a refused login): fail every queued message now,
+            # with that error, rather than when its delivery times out.
             self._client_failure_seen = True
-            self._call_on_loop(self._fail_pending, failure)
-        if self._reports:
+            self._raw.purge(in_queue=True, in_flight=True, blocking=False)
+            self._raw.poll(0)
+        reported = self._reported
+        if self._reports or reported != self._sent_reported:
+            # Only when something happened: an idle writer does not wake the loop.
             reports, self._reports = self._reports, []
-            self._call_on_loop(self._settle, reports)
+            self._sent_reported = reported
+            self._call_on_loop(self._settle, reports, reported)
 
     def _call_on_loop(self, fn: Any, *args: Any) -> None:
         # A closed loop raises RuntimeError: nobody waits for these any more.
@@ -110,26 +159,21 @@ class Producer:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def _settle(self, reports: list[_Report]) -> None:
-        pending = self._pending
+    def _settle(self, reports: list[_Report], reported: int) -> None:
+        failures = self._failures
         for future, exc, msg, unclaimed in reports:
-            pending.discard(future)
-            if future.done():
-                continue
             if exc is None:
-                future.set_result(Metadata.from_message(msg))
-            else:
+                if not future.done():  # type: ignore[union-attr]
+                    future.set_result(Metadata.from_message(msg))  # type: ignore[union-attr]
+                continue
+            if future is not None and not future.done():
                 future.set_exception(exc)
                 if unclaimed:
-                    self._failures.append((future, exc))
-
-    def _fail_pending(self, failure: errors.KafkaException) -> None:
-        # Nothing will get through (a refused login): fail every waiting write now
-        # rather than when its delivery times out.
-        for future in list(self._pending):
-            if not future.done():
-                future.set_exception(failure)
-                future.add_done_callback(_retrieve)
+                    future.add_done_callback(_retrieve)  # flush() raises it instead
+            if unclaimed:
+                failures.append(exc)
+        if reported >= self._flush_target:
+            self._drained.set()
 
     def _check_open(self) -> None:
         if self._state is not State.RUNNING:
@@ -149,35 +193,34 @@ class Producer:
         raw: bool,
     ) -> asyncio.Future[Metadata]:
         """Queue one message in librdkafka; raise BufferError when its queue is full."""
-        self._check_open()
+        # The per-message path: what it needs is looked up once, in open(); the slow
+        # cases (closed, refused login, no topic, refused message) are out of line.
+        if self._state is not State.RUNNING or self._client_errors.failure is not None:
+            self._check_open()
         if raw:
             payload = message
             if headers is not None and not isinstance(headers, list):
                 headers = list(headers.items()) if hasattr(headers, "items") else list(headers)
         else:
-            payload, headers = _codec.pack(message, headers, test, self._sync._sender)
-        topic = topic or self._sync.default_topic
+            payload, headers = _pack(message, headers, test, self._sender)
+        topic = topic or self._default_topic
         if topic is None:
             raise errors.ConfigurationError(
                 "no topic to write to: name one in the URL when opening the stream, "
                 "or pass topic= to write()"
             )
-        future: asyncio.Future[Metadata] = self._loop.create_future()
+        future: asyncio.Future[Metadata] = self._create_future()
+        if unclaimed:
+            on_delivery = partial(self._unclaimed_delivery, _weakref(future))
+        else:
+            on_delivery = partial(self._claimed_delivery, future)
         try:
-            self._raw.produce(
-                topic,
-                payload,
-                key,
-                headers=headers,
-                on_delivery=partial(self._on_delivery, future, unclaimed),
-            )
+            self._produce(topic, payload, key, headers=headers, on_delivery=on_delivery)
         except confluent_kafka.KafkaException as exc:
             # Refused before queueing (e.g. too large): settled on the worker, which may
             # ask the broker for the topic's size limit.
-            self._pending.add(future)
             self._worker.submit(self._refused, future, exc, payload, topic, unclaimed)
-            return future
-        self._pending.add(future)
+        self._queued += 1
         return future
 
     def _refused(
@@ -188,6 +231,7 @@ class Producer:
         topic: str,
         unclaimed: bool,
     ) -> None:
+        self._reported += 1
         error = self._sync._produce_error(exc, payload, topic)
         self._reports.append((future, error, None, unclaimed))
         self._dispatch()
@@ -285,8 +329,9 @@ class Producer:
             raise
 
     def _orphaned(self, future: asyncio.Future[Metadata]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self._failures.append((future, future.exception()))  # type: ignore[arg-type]
+        exc = None if future.cancelled() else future.exception()
+        if isinstance(exc, errors.KafkaException):
+            self._failures.append(exc)
 
     async def _enqueue_when_room(
         self,
@@ -306,15 +351,13 @@ class Producer:
 
     def __len__(self) -> int:
         """How many written messages await their delivery report."""
-        return len(self._pending)
+        return max(0, self._queued - self._reported)
 
     def _raise_failures(self) -> None:
         failures, self._failures = self._failures, []
         if not failures:
             return
-        for future, _ in failures:
-            _retrieve(future)
-        first = failures[0][1]
+        first = failures[0]
         if len(failures) > 1:
             first.args = (f"{first.args[0]} (and {len(failures) - 1} more failed deliveries)",)
         raise first
@@ -341,10 +384,13 @@ class Producer:
         if self._state is State.STOPPED:
             raise errors.StreamClosedError("this stream is closed")
         limit = _timeout_seconds(timeout, self._sync._config.produce_seconds)
-        remaining = 0
-        if self._pending:
-            _, not_done = await asyncio.wait(set(self._pending), timeout=limit)
-            remaining = len(not_done)
+        target = self._queued
+        if self._reported < target:
+            self._flush_target = target
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), limit)
+        remaining = max(0, target - self._reported)
         self._raise_failures()
         failure = self._sync._client_errors.failure
         if failure is not None:
@@ -389,8 +435,7 @@ class Producer:
                 self._state = State.STOPPED
                 # Let librdkafka's client (and its threads) go now, not when this object does.
                 self._raw = self._sync._producer
-                for future in self._pending:
-                    future.add_done_callback(_retrieve)
+                self._produce = _closed
                 await self._worker.stop(DEFAULT_JOIN_TIMEOUT)
 
     async def __aenter__(self) -> Producer:
@@ -416,6 +461,10 @@ class Producer:
                 ResourceWarning,
                 stacklevel=2,
             )
+
+
+def _closed(*args: Any, **kwargs: Any) -> None:
+    raise errors.StreamClosedError("this stream is closed")
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
