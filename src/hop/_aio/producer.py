@@ -14,7 +14,7 @@ import contextlib
 import logging
 import warnings
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 from weakref import ref as _weakref
 
 import confluent_kafka
@@ -182,6 +182,13 @@ class Producer:
         if failure is not None:
             raise failure
 
+    @staticmethod
+    def _no_topic() -> NoReturn:
+        raise errors.ConfigurationError(
+            "no topic to write to: name one in the URL when opening the stream, "
+            "or pass topic= to write()"
+        )
+
     def _enqueue(
         self,
         message: Any,
@@ -205,10 +212,7 @@ class Producer:
             payload, headers = _pack(message, headers, test, self._sender)
         topic = topic or self._default_topic
         if topic is None:
-            raise errors.ConfigurationError(
-                "no topic to write to: name one in the URL when opening the stream, "
-                "or pass topic= to write()"
-            )
+            self._no_topic()
         future: asyncio.Future[Metadata] = self._create_future()
         if unclaimed:
             on_delivery = partial(self._unclaimed_delivery, _weakref(future))
@@ -265,7 +269,26 @@ class Producer:
         hop.errors.StreamClosedError, hop.errors.SerializationError, ValueError
             For a closed stream, a message that cannot be encoded, reserved headers.
         """
-        return self._enqueue(message, headers, test, topic, key, True, False)
+        # _enqueue's work, inline: this is the per-message path of bulk writers.
+        if self._state is not State.RUNNING or self._client_errors.failure is not None:
+            self._check_open()
+        payload, all_headers = _pack(message, headers, test, self._sender)
+        topic = topic or self._default_topic
+        if topic is None:
+            self._no_topic()
+        future: asyncio.Future[Metadata] = self._create_future()
+        try:
+            self._produce(
+                topic,
+                payload,
+                key,
+                headers=all_headers,  # type: ignore[arg-type]
+                on_delivery=partial(self._unclaimed_delivery, _weakref(future)),
+            )
+        except confluent_kafka.KafkaException as exc:
+            self._worker.submit(self._refused, future, exc, payload, topic, True)
+        self._queued += 1
+        return future
 
     async def write(
         self,
