@@ -148,6 +148,20 @@ def test_write_nowait_gives_delivery_futures_and_flush_waits_for_them(url):
     assert run_checked(read()) == list(range(500))
 
 
+def test_cancelling_a_write_does_not_withdraw_the_message(url):
+    async def main():
+        async with aio.Stream(auth=False).open(url, "w") as s:
+            task = asyncio.create_task(s.write("sent anyway"))
+            await asyncio.sleep(0)  # the write has queued its message
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert task.cancelled()
+            assert await s.flush() == 0
+        return [m.content for m in await _read_all(url)]
+
+    assert run_checked(main()) == ["sent anyway"]
+
+
 def test_message_over_the_topic_limit_fails_its_write_with_size_and_limit(make_topic, kafka_url):
     url = kafka_url(make_topic(config={"max.message.bytes": "2000"}))
 
