@@ -452,6 +452,24 @@ def test_unreachable_broker_fails_within_connect_timeout(unused_port):
     assert write_failed_in < 2 + 3
 
 
+def test_credentials_over_sasl_ssl_and_the_sender_header(kafka_broker, kafka_url, topic):
+    group = f"alice-{uuid.uuid4().hex[:10]}"
+    kafka_broker.grant("alice", topic=topic, group=group)
+    alice = Auth("alice", kafka_broker.users["alice"], ssl_ca_location=str(kafka_broker.ca_file))
+    url = kafka_url(topic, "sasl_ssl")
+
+    async def main():
+        async with aio.Stream(auth=alice).open(url, "w") as w:
+            await w.write({"tls": True})
+        reader = aio.Stream(auth=[alice], start_at=StartPosition.EARLIEST, until_eos=True)
+        async with reader.open(url, "r", group_id=group) as r:
+            return [pair async for pair in r.read(metadata=True)]
+
+    got = run_checked(main())
+    assert [m.content for m, _ in got] == [{"tls": True}]
+    assert dict(got[0][1].headers)["_sender"] == b"alice"
+
+
 @pytest.mark.parametrize("mode", ["r", "w"])
 def test_wrong_password_is_a_prompt_authentication_error(kafka_broker, kafka_url, topic, mode):
     wrong = Auth("alice", "not-the-password", ssl=False)
