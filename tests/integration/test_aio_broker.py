@@ -7,9 +7,11 @@ check that no hop.aio thread, librdkafka thread or task outlives it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 import uuid
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -381,6 +383,24 @@ def test_async_with_closes_the_stream_when_the_body_raises(url):
         run_checked(main())
     assert [s._state.name for s in opened] == ["STOPPED", "STOPPED"]
     assert hop_threads() == []
+
+
+def test_a_stream_left_open_warns_and_its_thread_ends(url):
+    async def main():
+        s = await aio.Stream(auth=False).open(url, "w")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            del s
+            deadline = time.monotonic() + 5
+            while hop_threads() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            gc.collect()  # the hop.io Producer it drove is in a reference cycle
+        return hop_threads(), [str(w.message) for w in caught]
+
+    threads, messages = asyncio.run(main())
+    assert threads == []
+    assert any(m.startswith("a hop.aio Producer was garbage-collected") for m in messages)
+    assert any(m.startswith("a hop Producer was garbage-collected") for m in messages)
 
 
 def test_cancelling_the_open_itself_leaves_nothing_running(unused_port):

@@ -42,14 +42,23 @@ def test_a_job_that_raises_hands_its_exception_to_the_awaiting_task():
     assert asyncio.run(main()) == "still working"
 
 
+class _Ticker:
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def tick(self) -> None:
+        self.ticks += 1
+        time.sleep(0.01)
+
+
 def test_idle_work_runs_between_jobs_and_stops_with_the_thread():
-    ticks = []
+    ticker = _Ticker()
 
     async def main():
         worker = Worker("hop.aio-test", asyncio.get_running_loop())
-        worker.set_idle(lambda: (ticks.append(1), time.sleep(0.01)))
+        worker.set_idle(ticker.tick)
         deadline = time.monotonic() + 5
-        while len(ticks) < 3 and time.monotonic() < deadline:
+        while ticker.ticks < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         assert await worker.submit(lambda: 7) == 7
         await worker.stop()
@@ -58,7 +67,20 @@ def test_idle_work_runs_between_jobs_and_stops_with_the_thread():
         return worker.alive
 
     assert asyncio.run(main()) is False
-    assert len(ticks) >= 3
+    assert ticker.ticks >= 3
+
+
+def test_the_thread_ends_when_the_owner_of_its_idle_work_is_dropped():
+    async def main():
+        worker = Worker("hop.aio-test", asyncio.get_running_loop())
+        ticker = _Ticker()
+        worker.set_idle(ticker.tick)
+        await asyncio.sleep(0.05)
+        del ticker  # dropped without stopping the worker
+        worker._thread.join(5)
+        return worker.alive
+
+    assert asyncio.run(main()) is False
 
 
 def test_a_job_finishing_after_its_loop_closed_is_dropped_quietly():

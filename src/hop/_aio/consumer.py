@@ -35,9 +35,9 @@ def _raw_value(value: bytes | None, headers: Any, msg: Any) -> bytes | None:
 class Consumer:
     """An event stream opened for reading, for asyncio programs.
 
-    Obtain one from :meth:`hop.aio.Stream.open` with mode ``"r"``; it reads what a
-    :class:`hop.io.Consumer` opened with the same arguments would read, without
-    blocking the event loop.
+    Obtain one from :meth:`hop.aio.Stream.open` with mode ``"r"`` (it is not made
+    directly); it reads what a :class:`hop.io.Consumer` opened with the same arguments
+    would read, without blocking the event loop.
 
     Examples
     --------

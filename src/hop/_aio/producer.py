@@ -51,7 +51,8 @@ _PURGED = frozenset(
 class Producer:
     """An event stream opened for writing, for asyncio programs.
 
-    Obtain one from :meth:`hop.aio.Stream.open` with mode ``"w"``. Messages are encoded
+    Obtain one from :meth:`hop.aio.Stream.open` with mode ``"w"`` (it is not made
+    directly). Messages are encoded
     and carry the same headers (``_id``, ``_sender``, ``_test``, ``_format``) as those
     of a :class:`hop.io.Producer`.
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,15 +58,20 @@ class Worker:
         self.name = name
         self._loop = loop
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._idle: Callable[[], None] | None = None
+        # Held weakly: a writer dropped without close() is then collected (and warns),
+        # and its thread ends, instead of the thread keeping it alive forever.
+        self._idle: weakref.WeakMethod[Callable[[], None]] | None = None
         self._exited: asyncio.Future[None] = loop.create_future()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def set_idle(self, idle: Callable[[], None]) -> None:
-        """Call ``idle()`` whenever no job waits; it must return within ~0.1 s."""
-        self._idle = idle
+        """Call ``idle()`` whenever no job waits; it must return within ~0.1 s.
+
+        ``idle`` is a bound method, held weakly: once its object is gone, the thread ends.
+        """
+        self._idle = weakref.WeakMethod(idle)
         # The thread may be blocked waiting for a job: wake it so that it starts idling.
         self._jobs.put((_nothing, (), None))
 
@@ -85,29 +91,41 @@ class Worker:
     def _run(self) -> None:
         jobs = self._jobs
         while True:
-            idle = self._idle
-            if idle is None:
+            if self._idle is None:
                 item = jobs.get()
             else:
                 try:
                     item = jobs.get_nowait()
                 except queue.Empty:
-                    idle()
+                    if not self._run_idle():
+                        break  # its owner was dropped without closing
                     continue
             if item is None:
                 break
             fn, args, future = item
             if future is None:
                 continue
-            try:
-                result = fn(*args)
-            except BaseException as exc:  # handed to the awaiting task
-                self._notify(future, False, exc)
-            else:
-                self._notify(future, True, result)
-            # Drop references before blocking again, so nothing is kept alive by this frame.
+            self._execute(fn, args, future)
+            # Drop references before waiting again: this frame keeps nothing alive.
             del item, fn, args, future
         self._notify(self._exited, True, None)
+
+    def _execute(self, fn: Callable[..., Any], args: tuple[Any, ...], future: Any) -> None:
+        # A method of its own, so that the result is not kept by the thread's loop.
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # handed to the awaiting task
+            self._notify(future, False, exc)
+        else:
+            self._notify(future, True, result)
+
+    def _run_idle(self) -> bool:
+        # A method of its own, so that no strong reference outlives the call.
+        idle = self._idle() if self._idle is not None else None
+        if idle is None:
+            return False
+        idle()
+        return True
 
     def stop_soon(self) -> None:
         """Let the thread end after the jobs already queued (idempotent, never blocks)."""
