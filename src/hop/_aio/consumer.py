@@ -251,7 +251,10 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 class _Reader:
     """The async iterator returned by :meth:`Consumer.read`."""
 
-    __slots__ = ("_autocommit", "_batch_size", "_consumer", "_decode", "_metadata")
+    __slots__ = (
+        "_autocommit", "_batch_size", "_consumer", "_decode", "_ignoretest", "_metadata",
+        "_sync", "_until_eos",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -266,6 +269,10 @@ class _Reader:
         self._metadata = metadata
         self._autocommit = autocommit
         self._batch_size = batch_size
+        # Looked up once: __anext__ runs per message.
+        self._sync = consumer._sync
+        self._ignoretest = consumer._sync.ignoretest
+        self._until_eos = consumer._sync._until_eos
 
     def __aiter__(self) -> _Reader:
         return self
@@ -275,9 +282,9 @@ class _Reader:
         if c._state is not State.RUNNING:
             raise StopAsyncIteration
         c._autocommit = self._autocommit
-        sync = c._sync
-        ignoretest = sync.ignoretest
-        until_eos = sync._until_eos
+        sync = self._sync
+        ignoretest = self._ignoretest
+        until_eos = self._until_eos
         while True:
             batch = c._batch
             i = c._next
