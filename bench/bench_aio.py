@@ -2,7 +2,7 @@
 
 Run on demand (not a test)::
 
-    ./run bench aio [--rounds 3] [--count 20000] [--latency-count 300] [--quick]
+    ./run bench aio [--rounds 3] [--count 20000] [--latency-count 1000] [--quick]
 
 Starts the project's real Kafka broker and measures, in each round and in this one
 process (these machines are noisy: only numbers measured side by side mean anything):
@@ -266,13 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run bench aio", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds (median and spread)")
     parser.add_argument("--count", type=int, default=20000, help="messages per throughput run")
-    parser.add_argument("--latency-count", type=int, default=300, help="messages at 100/s")
+    parser.add_argument("--latency-count", type=int, default=1000, help="messages at 100/s")
     parser.add_argument("--quick", action="store_true", help="a tenth of the messages")
     args = parser.parse_args(argv)
     if args.rounds < 3:
         parser.error("--rounds must be at least 3 (the table shows a median and its spread)")
     count = max(200, args.count // 10) if args.quick else args.count
-    latency_count = max(50, args.latency_count // 3) if args.quick else args.latency_count
+    latency_count = max(100, args.latency_count // 10) if args.quick else args.latency_count
     rate = 100.0
 
     from hop.testing import KafkaBroker
