@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from hop import errors
+from hop import aio, errors
 from hop._internal import generate_group_id
 from hop.io import Consumer, Producer, Stream, list_topics
 from igwn_alert import _credentials
@@ -163,7 +163,8 @@ class client(Stream):  # upstream's public name, lower case
         self.sessions: dict[str, Producer] = {}
         self._env = env
         self._lock = threading.Lock()
-        self._listen_stream: Consumer | None = None
+        # What stop() stops: the hop.io or hop.aio stream a listen is reading.
+        self._listen_stream: Consumer | aio.Consumer | None = None
         self._generated_group: str | None = None
         self._received = 0
         self._host, self._username_in_url, self._path = self._parse_server(server)
@@ -540,6 +541,34 @@ class client(Stream):  # upstream's public name, lower case
         finally:
             # stop() is sticky until the listen() it ends returns; then listen may run again.
             self.stop_listening.clear()
+
+    async def listen_async(
+        self, callback: Callback | None = None, topic: str | Iterable[str] | None = None
+    ) -> None:
+        """Like :meth:`listen`, for asyncio programs and Jupyter notebooks.
+
+        ``await client.listen_async(callback, topic)`` reads with :mod:`hop.aio`, so
+        the event loop (a notebook's kernel, a web server) goes on between alerts.
+        Cancelling the awaiting task, or :meth:`stop`, ends it; the alert being handled
+        when it is cancelled is not marked done.
+
+        Parameters
+        ----------
+        callback : callable or coroutine function, optional
+            Called as ``callback(topic=..., payload=...)``, as for :meth:`listen`; when
+            it returns an awaitable (an ``async def`` callback), that is awaited before
+            the alert is marked done and the next one is read.
+        topic : str or list of str, optional
+            As for :meth:`listen`.
+
+        Raises
+        ------
+        hop.errors.KafkaException
+            As for :meth:`listen`.
+        """
+        from igwn_alert._listen_async import listen_async
+
+        await listen_async(self, callback, topic)
 
     def _read_until_stopped(self, url: str, group_id: str, callback: Callback | None) -> None:
         options: dict[str, Any] = {}

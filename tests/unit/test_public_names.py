@@ -24,6 +24,8 @@ PUBLIC = {
         "list_topics",
         "raise_delivery_errors",
     },
+    # skyhop's own: streams for asyncio programs (issue 17).
+    "hop.aio": {"Consumer", "Opening", "Producer", "Stream"},
     "hop.errors": {
         "AmbiguousCredentialError",
         "AuthenticationError",
