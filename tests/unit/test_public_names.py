@@ -30,6 +30,7 @@ PUBLIC = {
         "AuthorizationError",
         "BridgeError",
         "BrokerUnreachableError",
+        "ConfigFileError",
         "ConfigurationError",
         "CredentialError",
         "CredentialFileError",
