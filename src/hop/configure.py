@@ -179,7 +179,7 @@ def _parse(text: str | bytes, source: str) -> dict[str, Any]:
 def _config_table(data: Mapping[str, Any], source: str, *, required: bool) -> dict[str, Any]:
     if "config" not in data:
         if required:
-            raise ConfigFileError(f"{source} has no [config] section")
+            raise ConfigFileError(f"{source} has no config section")
         return {}
     table = data["config"]
     if not isinstance(table, dict):

@@ -50,7 +50,8 @@ def _as_list(topics: str | Iterable[str] | None) -> list[str]:
 def _check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
     if not isinstance(value, kind) or isinstance(value, bool):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise InvalidSettingError(f'"{name}" must be {names}, not {type(value).__name__}')
+        # The text of igwn-alert's assertion, which names the type as its repr.
+        raise InvalidSettingError(f'"{name}" must be {names}, not {type(value)}')
 
 
 class client(Stream):  # upstream's public name, lower case
