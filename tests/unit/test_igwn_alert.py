@@ -89,9 +89,10 @@ def test_every_spec_method_exists():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"port": "9093"}, '"port" must be int, not str'),
-        ({"server": None}, '"server" must be str, not NoneType'),
-        ({"group": None}, '"group" must be str, not NoneType'),
+        # igwn-alert's assertion texts, type reprs included.
+        ({"port": "9093"}, '"port" must be int, not <class \'str\'>'),
+        ({"server": None}, '"server" must be str, not <class \'NoneType\'>'),
+        ({"group": None}, '"group" must be str, not <class \'NoneType\'>'),
         ({"group": "a.b"}, '"group" must be a name'),
         ({"port": 70000}, '"port" must be between'),
         ({"server": "http://host/"}, '"server" must look like kafka://host/'),
