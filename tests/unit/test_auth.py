@@ -372,7 +372,7 @@ def test_interactive_empty_username_is_refused():
 
 def test_interactive_bad_hostname_is_refused():
     answers = iter(["alice", "not a/host", ""])
-    with pytest.raises(ValueError, match="hostname:port"):
+    with pytest.raises(RuntimeError, match="hostname:port"):  # upstream's type
         auth.read_new_credential(prompt=lambda _: next(answers), secret_prompt=lambda _: "pw")
 
 

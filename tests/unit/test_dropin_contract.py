@@ -356,3 +356,48 @@ def test_igwn_alert_reads_what_enter_returns(tmp_path: Path) -> None:
         alerts.listen(callback, "t")
     assert got == [("t", {"a": 1})]
     opened.return_value.__enter__.return_value.mark_done.assert_called_once_with(metadata)
+
+
+# -- found beyond the list -----------------------------------------------------
+
+
+def test_igwn_alert_exceptions_fakes_drive_listen_as_in_upstreams_tests(tmp_path: Path) -> None:
+    import igwn_alert
+    from igwn_alert.exceptions import FakeFatalKafkaException, KafkaException
+
+    assert FakeFatalKafkaException.fatal and not FakeFatalKafkaException.retriable
+    metadata = SimpleNamespace(topic="g.t")
+    calls: list[str] = []
+
+    def callback(topic: str, payload: Any) -> None:
+        calls.append(topic)
+        raise FakeFatalKafkaException
+
+    with mock.patch.object(igwn_alert.client, "open") as opened:
+        opened.return_value.__enter__.return_value.read.return_value = [('{"a": 1}', metadata)]
+        alerts = igwn_alert.client(group="g", noauth=True, env={"HOME": str(tmp_path)})
+        with pytest.raises(KafkaException, match="fake fatal error"):
+            alerts.listen(callback, "t")
+    assert calls == ["t"]  # without retry_on_fatal, the first fatal error ends listen
+
+
+def test_igwn_alert_tool_is_the_command() -> None:
+    from igwn_alert import cli as igwn_cli
+    from igwn_alert import tool
+
+    assert tool.main is igwn_cli.main
+    assert tool.parser().prog == "igwn-alert"
+
+
+def test_hop_configure_set_prints_nothing_on_stdout(
+    config_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["configure", "set", "automatic_offload", "false"]) == 0
+    assert capsys.readouterr().out == ""  # as hop-client; the change is logged
+    assert configure.load_config().automatic_offload is False
+
+
+def test_a_bad_hostname_at_the_prompt_is_upstreams_runtime_error() -> None:
+    answers = iter(["alice", "example.com/path"])
+    with pytest.raises(RuntimeError, match="Unable to parse hostname"):
+        auth.read_new_credential(prompt=lambda _: next(answers), secret_prompt=lambda _: "pw")

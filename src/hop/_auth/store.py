@@ -19,6 +19,7 @@ from hop._auth.files import CREDENTIAL_KEYS
 from hop.errors import (
     ConfigFileError,
     ConfigurationError,
+    CredentialError,
     CredentialFileError,
     InsecureFileError,
 )
@@ -133,7 +134,8 @@ def _validate_hostname(text: str) -> str:
         logger.warning("dropping 'kafka://' from the hostname %r", value)
         value = value[len("kafka://") :].rstrip("/")
     if value and not _BROKER.match(value):
-        raise ConfigurationError(
+        # A RuntimeError, as upstream's prompt raises.
+        raise CredentialError(
             f"Unable to parse hostname {text!r}; enter either `hostname` or `hostname:port`"
         )
     return value
