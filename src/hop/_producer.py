@@ -51,8 +51,8 @@ class Producer:
     ----------
     broker_addresses : str or list of str
         ``host:port`` of the brokers.
-    topic : str or list of str or None
-        The default topic of :meth:`write`; at most one.
+    topics : str or list of str or None
+        The default topic of :meth:`write`; at most one (upstream's name and position).
     auth : hop.auth.Auth, optional
         The credential; its username is sent in the ``_sender`` header.
     **kwargs
@@ -63,11 +63,11 @@ class Producer:
     def __init__(
         self,
         broker_addresses: str | Sequence[str],
-        topic: str | Sequence[str] | None = None,
+        topics: str | Sequence[str] | None = None,
         auth: Auth | None = None,
         **kwargs: Any,
     ) -> None:
-        topics = [topic] if isinstance(topic, str) else list(topic or [])
+        topics = [topics] if isinstance(topics, str) else list(topics or [])
         if len(topics) > 1:
             raise errors.ConfigurationError(
                 f"a stream opened for writing takes at most one topic, got {', '.join(topics)}"

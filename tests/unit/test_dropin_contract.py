@@ -401,3 +401,44 @@ def test_a_bad_hostname_at_the_prompt_is_upstreams_runtime_error() -> None:
     answers = iter(["alice", "example.com/path"])
     with pytest.raises(RuntimeError, match="Unable to parse hostname"):
         auth.read_new_credential(prompt=lambda _: next(answers), secret_prompt=lambda _: "pw")
+
+
+def test_journal_reports_the_topics_with_messages_in_flight(tmp_path: Path) -> None:
+    from hop.robust_publisher import PublicationJournal
+
+    with PublicationJournal(str(tmp_path / "j")) as journal:
+        journal.queue_message(b"a", "t1")
+        journal.queue_message(b"b", "t2")
+        assert journal.topics_with_messages_in_flight() == set()
+        journal.get_next_message_to_send()
+        assert journal.topics_with_messages_in_flight() == {"t1"}
+
+
+def test_patching_hop_io_load_auth_changes_what_stream_uses() -> None:
+    from hop.io import Stream
+
+    cred = Auth("patched", "pw", host="h:9092")
+    with mock.patch("hop.io.load_auth", return_value=[cred]) as load:
+        assert Stream().auth == [cred]  # as hop-client's Stream, which calls hop.io's
+    load.assert_called_once_with()
+    with mock.patch("hop.auth.load_auth", return_value=[cred]):
+        assert Stream().auth == [cred]  # and skyhop's own callers patch hop.auth
+
+
+def test_producer_takes_upstreams_topics_keyword() -> None:
+    from hop.io import Producer
+
+    producer = Producer("127.0.0.1:1", topics=["t"], auth=None)
+    try:
+        assert producer.default_topic == "t"
+    finally:
+        producer.close()
+
+
+def test_model_parameters_have_upstreams_names() -> None:
+    from hop.models import ExternalMessage, GCNTextNotice, VOEvent
+
+    assert VOEvent.deserialize(raw=_XML).ivorn == "ivo://x/y#1"
+    assert VOEvent.dict_factory(input=[("a", 1), ("_b", 2)]) == {"a": 1}
+    assert ExternalMessage.load(input='{"url": "https://x/y"}').url == "https://x/y"
+    assert GCNTextNotice.load(input=b"TITLE:  GCN/AMON NOTICE\n").fields["title"]

@@ -478,8 +478,8 @@ class ExternalMessage(MessageModel):
         return cls(url=obj["url"])
 
     @classmethod
-    def load(cls, input_: Any) -> ExternalMessage:
+    def load(cls, input: Any) -> ExternalMessage:
         """Create an external message reference from JSON text ``{"url": ...}``."""
-        with _naming(_source_of(input_)):
-            text = _read_text(input_, "external message reference")
+        with _naming(_source_of(input)):
+            text = _read_text(input, "external message reference")
             return cls._from_json(_loads_json(text, "external message reference"), None)

@@ -218,9 +218,11 @@ class VOEvent(MessageModel):
     )  # fmt: skip
 
     @staticmethod
-    def dict_factory(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        """Build a dict from ``items``, leaving out keys that start with ``_``."""
-        return {k: v for k, v in items if not k.startswith("_")}
+    def dict_factory(input: list[tuple[str, Any]]) -> dict[str, Any]:
+        """Build a dict from ``(key, value)`` pairs, leaving out keys that start with ``_``."""
+        # Parameter names here and below are upstream's, for callers that pass them
+        # by keyword.
+        return {k: v for k, v in input if not k.startswith("_")}
 
     def __str__(self) -> str:
         return json.dumps(asdict(self, dict_factory=self.dict_factory), indent=2)
@@ -342,15 +344,15 @@ class VOEvent(MessageModel):
         return event
 
     @classmethod
-    def deserialize(cls, data: bytes | str) -> VOEvent:
+    def deserialize(cls, raw: bytes | str) -> VOEvent:
         """Build a VOEvent from received bytes (or text): XML, or the legacy JSON form.
 
         Raises
         ------
         hop.errors.SerializationError
-            If ``data`` is neither a VOEvent XML document nor a legacy JSON VOEvent.
+            If ``raw`` is neither a VOEvent XML document nor a legacy JSON VOEvent.
         """
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
         try:
             return cls._parse(raw, "VOEvent")
         except SerializationError:

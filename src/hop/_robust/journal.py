@@ -339,6 +339,11 @@ class PublicationJournal:
         with self._lock:
             return bool(self._in_flight)
 
+    def topics_with_messages_in_flight(self) -> set[str | None]:
+        """The topics for which at least one message is in flight (None: the default)."""
+        with self._lock:
+            return {self._live[seq].topic for seq in self._in_flight}
+
     def _counts(self) -> tuple[int, int]:
         # Read without the lock: the sender asks on every loop, and each len() is atomic.
         # A count one operation stale only delays a decision to the next loop.
