@@ -42,4 +42,13 @@ def __getattr__(name: str) -> Any:
 
             _default_stream = Stream()
         return _default_stream
+    if name == "list_topics":
+        # hop-client's submodule, which igwn-alert (and tests patching
+        # "hop.list_topics") reach as an attribute of the package. Bound here, as a
+        # finished import would: mock.patch deletes the attribute when it is done.
+        import importlib
+
+        module = importlib.import_module("hop.list_topics")
+        globals()["list_topics"] = module
+        return module
     raise AttributeError(f"module 'hop' has no attribute {name!r}")

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-import hop.list_topics
 from hop import errors
 from hop._internal import generate_group_id
 from hop.io import Consumer, Producer, Stream
@@ -264,7 +263,10 @@ class client(Stream):  # upstream's public name, lower case
         """
         prefix = (group or self.group_prefix) + "."
         credential = self._credential()
-        # Through hop.list_topics, as igwn-alert calls it (its tests patch that).
+        # Through hop.list_topics, as igwn-alert calls it (its tests patch that); the
+        # attribute is looked up at each call so that such a patch takes effect.
+        import hop.list_topics
+
         found = hop.list_topics.list_topics(
             f"kafka://{self._bootstrap}/",
             auth=credential if credential is not None else False,
