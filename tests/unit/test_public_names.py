@@ -12,7 +12,7 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "hop": {"Stream", "__version__", "stream"},
+    "hop": {"Stream", "__skyhop_version__", "__version__", "stream"},
     "hop.io": {
         "AmbiguousCredentialError",
         "Consumer",
@@ -32,6 +32,7 @@ PUBLIC = {
         "AuthorizationError",
         "BridgeError",
         "BrokerUnreachableError",
+        "ConfigFileError",
         "ConfigurationError",
         "CredentialError",
         "CredentialFileError",
