@@ -32,6 +32,9 @@ from _samphelpers import WAIT_S, PeerProcess
 
 from hop.samp import SAMPHubServer
 
+# The first test may install chromium with apt-get (CI): more than the default timeout.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
+
 ASTROPY_PEER = r"""
 import json, sys, warnings
 warnings.simplefilter("ignore")
