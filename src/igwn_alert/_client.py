@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hop import errors
+from hop._dedupe import DEFAULT_DEDUPE_WINDOW, Deduplicator
 from hop._internal import generate_group_id
 from hop.io import Consumer, Producer, Stream, list_topics
 from igwn_alert import _credentials
@@ -491,7 +493,12 @@ class client(Stream):  # upstream's public name, lower case
             callback(topic=self._short_topic(kafka_topic), payload=payload)
 
     def listen(
-        self, callback: Callback | None = None, topic: str | Iterable[str] | None = None
+        self,
+        callback: Callback | None = None,
+        topic: str | Iterable[str] | None = None,
+        *,
+        deduplicate: bool = False,
+        dedupe_path: str | os.PathLike[str] | None = None,
     ) -> None:
         """Call ``callback(topic=..., payload=...)`` for each alert received.
 
@@ -509,6 +516,15 @@ class client(Stream):  # upstream's public name, lower case
         topic : str or list of str, optional
             Topic(s) to listen to. When None: the subscriptions of this consumer group
             (:meth:`subscribe`), or else every topic of the group the credential sees.
+        deduplicate : bool
+            Call ``callback`` once per alert even when the alert arrives twice (a
+            publisher's resend, a re-read after a reconnection or rebalance): alerts
+            whose ``_id`` was already handed to the callback are marked done and
+            skipped. Keyword only; off by default, as upstream.
+        dedupe_path : path, optional
+            A file recording the ids handed to the callback, so that this listener
+            after a restart, or another listener of its group on the same machine
+            sharing the file, skips them too. Implies ``deduplicate``. Keyword only.
 
         Raises
         ------
@@ -517,14 +533,18 @@ class client(Stream):  # upstream's public name, lower case
             ``retry_on_fatal`` is set. Whatever the callback raises propagates too,
             with that alert not marked done.
         """
+        dedupe = None
         try:
+            if deduplicate or dedupe_path is not None:
+                # One window for the whole listen(), across reconnections.
+                dedupe = Deduplicator(DEFAULT_DEDUPE_WINDOW, dedupe_path)
             url = self._construct_topic_url(self._listen_topics(topic))
             group_id = self._listen_group()
             failures = 0
             while not self.stop_listening.is_set():
                 received = self._received
                 try:
-                    self._read_until_stopped(url, group_id, callback)
+                    self._read_until_stopped(url, group_id, callback, dedupe)
                     return
                 except errors.KafkaException as exc:
                     if self._received != received:
@@ -540,8 +560,12 @@ class client(Stream):  # upstream's public name, lower case
         finally:
             # stop() is sticky until the listen() it ends returns; then listen may run again.
             self.stop_listening.clear()
+            if dedupe is not None:
+                dedupe.close()
 
-    def _read_until_stopped(self, url: str, group_id: str, callback: Callback | None) -> None:
+    def _read_until_stopped(
+        self, url: str, group_id: str, callback: Callback | None, dedupe: Deduplicator | None
+    ) -> None:
         options: dict[str, Any] = {}
         if self.session_timeout is not None:
             options["session_timeout"] = self.session_timeout
@@ -556,9 +580,13 @@ class client(Stream):  # upstream's public name, lower case
                 for model, metadata in stream.read(
                     metadata=True, autocommit=False, batch_size=self.batch_size
                 ):
-                    logger.info("New message from topic %s", metadata.topic)
-                    self._deliver(callback, metadata.topic, model)
-                    self._received += 1
+                    if dedupe is None or dedupe.first_time(metadata.headers):
+                        logger.info("New message from topic %s", metadata.topic)
+                        self._deliver(callback, metadata.topic, model)
+                        self._received += 1
+                    else:
+                        logger.info("Skipped a copy of an alert already handled, from topic "
+                                    "%s", metadata.topic)
                     stream.mark_done(metadata)
                     if self.stop_listening.is_set():
                         break
