@@ -12,8 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hop import errors
-from hop._dedupe import DEFAULT_DEDUPE_WINDOW, Deduplicator
-from hop._internal import generate_group_id
+from hop._internal import DEFAULT_DEDUPE_WINDOW, Deduplicator, generate_group_id
 from hop.io import Consumer, Producer, Stream, list_topics
 from igwn_alert import _credentials
 from igwn_alert._errors import InvalidSettingError, NotConnectedError
