@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hop import errors
-from hop._internal import DEFAULT_DEDUPE_WINDOW, Deduplicator, generate_group_id
+from hop._internal import generate_group_id
 from hop.io import Consumer, Producer, Stream, list_topics
 from igwn_alert import _credentials
 from igwn_alert._errors import InvalidSettingError, NotConnectedError
@@ -532,18 +532,22 @@ class client(Stream):  # upstream's public name, lower case
             ``retry_on_fatal`` is set. Whatever the callback raises propagates too,
             with that alert not marked done.
         """
+        from hop._internal import DEFAULT_DEDUPE_WINDOW, Deduplicator
+
         dedupe = None
         try:
             if deduplicate or dedupe_path is not None:
                 # One window for the whole listen(), across reconnections.
                 dedupe = Deduplicator(DEFAULT_DEDUPE_WINDOW, dedupe_path)
+            # Read by _read_until_stopped (whose signature other work builds on).
+            self._listen_dedupe: Any = dedupe
             url = self._construct_topic_url(self._listen_topics(topic))
             group_id = self._listen_group()
             failures = 0
             while not self.stop_listening.is_set():
                 received = self._received
                 try:
-                    self._read_until_stopped(url, group_id, callback, dedupe)
+                    self._read_until_stopped(url, group_id, callback)
                     return
                 except errors.KafkaException as exc:
                     if self._received != received:
@@ -557,14 +561,12 @@ class client(Stream):  # upstream's public name, lower case
                     )
                     self.stop_listening.wait(self.retry_wait)
         finally:
-            # stop() is sticky until the listen() it ends returns; then listen may run again.
-            self.stop_listening.clear()
             if dedupe is not None:
                 dedupe.close()
+            # stop() is sticky until the listen() it ends returns; then listen may run again.
+            self.stop_listening.clear()
 
-    def _read_until_stopped(
-        self, url: str, group_id: str, callback: Callback | None, dedupe: Deduplicator | None
-    ) -> None:
+    def _read_until_stopped(self, url: str, group_id: str, callback: Callback | None) -> None:
         options: dict[str, Any] = {}
         if self.session_timeout is not None:
             options["session_timeout"] = self.session_timeout
@@ -579,6 +581,7 @@ class client(Stream):  # upstream's public name, lower case
                 for model, metadata in stream.read(
                     metadata=True, autocommit=False, batch_size=self.batch_size
                 ):
+                    dedupe = self._listen_dedupe
                     if dedupe is None or dedupe.first_time(metadata.headers):
                         logger.info("New message from topic %s", metadata.topic)
                         self._deliver(callback, metadata.topic, model)
