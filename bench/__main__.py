@@ -1,6 +1,7 @@
 """``python -m bench [name] [options]``: run one benchmark by name (``./run bench``).
 
-Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, ``bridge``, or ``all`` (each with
+Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, ``bridge``, ``dedupe``,
+``scale`` (a three-node cluster), or ``all`` (each with
 its defaults). Options after the name go to that benchmark; ``python -m bench <name>
 --help`` lists them.
 """
@@ -24,6 +25,8 @@ BENCHMARKS = {
     "robust": "bench.bench_robust",
     "samp": "bench.bench_samp",
     "bridge": "bench.bench_bridge",
+    "dedupe": "bench.bench_dedupe",
+    "scale": "bench.bench_scale",
 }
 
 

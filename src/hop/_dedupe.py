@@ -28,7 +28,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +59,21 @@ def message_id(headers: Sequence[tuple[str, Any]] | None) -> bytes | None:
 class IdWindow:
     """The last ``capacity`` ids seen, with O(1) look-up, insertion and eviction.
 
+    Eviction is done in steps of a tenth of the capacity (the oldest ids go together),
+    so the per-id work is one set look-up and two appends; memory stays within 1.1
+    times the capacity.
+
     Parameters
     ----------
     capacity : int
-        Most ids remembered; the oldest is forgotten when a new one comes in.
+        How many of the most recent ids are always remembered.
     """
 
     def __init__(self, capacity: int = DEFAULT_DEDUPE_WINDOW) -> None:
         if capacity < 1:
             raise errors.ConfigurationError(f"dedupe_window must be at least 1, got {capacity}")
         self.capacity = capacity
+        self._limit = capacity + max(1, capacity // 10)
         self._ids: set[bytes] = set()
         self._order: deque[bytes] = deque()
 
@@ -84,11 +89,32 @@ class IdWindow:
         if key in ids:
             return False
         ids.add(key)
-        order = self._order
-        order.append(key)
-        if len(order) > self.capacity:
-            ids.discard(order.popleft())
+        self._order.append(key)
+        if len(ids) > self._limit:
+            self._evict()
         return True
+
+    def _evict(self) -> None:
+        ids, order = self._ids, self._order
+        while len(order) > self.capacity:
+            ids.discard(order.popleft())
+
+    def checker(self) -> Callable[[bytes], bool]:
+        """Return a fast ``add``: the same answers, for a reader's per-message loop."""
+        ids, order, limit = self._ids, self._order, self._limit
+        contains, remember, append = ids.__contains__, ids.add, order.append
+        evict = self._evict
+
+        def add(key: bytes) -> bool:
+            if contains(key):
+                return False
+            remember(key)
+            append(key)
+            if len(order) > limit:
+                evict()
+            return True
+
+        return add
 
     def recent(self) -> list[bytes]:
         """The remembered ids, oldest first."""
@@ -243,7 +269,8 @@ class Deduplicator:
     def __init__(self, window: int = DEFAULT_DEDUPE_WINDOW,
                  path: str | os.PathLike[str] | None = None) -> None:
         self._store = IdStore(path, window) if path is not None else None
-        self._window = self._store.window if self._store is not None else IdWindow(window)
+        self._add = (self._store.check_and_add if self._store is not None
+                     else IdWindow(window).checker())
         self.dropped = 0
         """Copies dropped so far."""
 
@@ -253,13 +280,17 @@ class Deduplicator:
         A message without an ``_id`` header is always handed over: nothing says it is a
         copy.
         """
-        key = message_id(headers)
+        if not headers:
+            return True
+        # hop writes _id first after the user's headers: usually headers[0].
+        first = headers[0]
+        key = first[1] if first[0] == "_id" and type(first[1]) is bytes else message_id(headers)
         if key is None:
             return True
-        new = self._store.check_and_add(key) if self._store is not None else self._window.add(key)
-        if not new:
-            self.dropped += 1
-        return new
+        if self._add(key):
+            return True
+        self.dropped += 1
+        return False
 
     def close(self) -> None:
         """Close the store, if any."""

@@ -18,30 +18,32 @@ def _ids(n: int) -> list[bytes]:
 
 
 def test_window_drops_repeats_and_forgets_the_oldest_beyond_its_capacity() -> None:
-    window = IdWindow(3)
-    a, b, c, d = _ids(4)
-    assert [window.add(k) for k in (a, b, a, c)] == [True, True, False, True]
-    assert window.add(d)  # a, the oldest, is forgotten
-    assert a not in window and len(window) == 3
-    assert window.add(a)
-    assert window.recent() == [c, d, a]
+    a, b, c, d, e = _ids(5)
+    for add in (IdWindow(3).add, IdWindow(3).checker()):
+        assert [add(k) for k in (a, b, a, c, d)] == [True, True, False, True, True]
+        assert not add(a)  # within the slack above the capacity: still remembered
+        assert add(e)  # over it: back to the three most recent, c, d, e
+        assert add(a) and add(b)
+        assert not add(e)
 
 
 def test_window_memory_stays_bounded_over_a_million_ids() -> None:
     capacity = DEFAULT_DEDUPE_WINDOW
     window = IdWindow()
+    add = window.checker()
     sizes = []
     for n in range(1_000_000):
-        window.add(n.to_bytes(16, "big"))
+        add(n.to_bytes(16, "big"))
         if n % 100_000 == 99_999 and n > capacity:
             sizes.append(sys.getsizeof(window._ids) + sys.getsizeof(window._order))
     # A million ids went through; only the last `capacity` are held, and the containers
     # do not grow after the first fill (the set keeps its size through the evictions).
-    assert len(window) == len(window._order) == capacity
+    assert capacity <= len(window) == len(window._order) <= 1.1 * capacity
     assert max(sizes) <= 2 * sizes[0]
     assert sizes[0] < 16 * 1024 * 1024
     assert (999_999).to_bytes(16, "big") in window
-    assert (999_999 - capacity).to_bytes(16, "big") not in window
+    assert (999_999 - capacity + 1).to_bytes(16, "big") in window  # the last `capacity`
+    assert (999_999 - 2 * capacity).to_bytes(16, "big") not in window
 
 
 def test_window_refuses_a_capacity_below_one() -> None:
