@@ -1,7 +1,6 @@
 """``python -m bench [name] [options]``: run one benchmark by name (``./run bench``).
 
-Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, ``bridge``, ``dedupe``,
-``scale`` (a three-node cluster), or ``all`` (each with
+Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, ``bridge``, or ``all`` (each with
 its defaults). Options after the name go to that benchmark; ``python -m bench <name>
 --help`` lists them.
 """
@@ -20,13 +19,14 @@ if str(_ROOT) not in sys.path:
 
 #: name -> module holding a ``main(argv) -> int``; modules load only when asked for.
 BENCHMARKS = {
+    # dedupe: readers with deduplicate on vs off; scale: a three-node cluster.
+    "dedupe": "bench.bench_dedupe",
+    "scale": "bench.bench_scale",
     "stream": "bench.bench_stream",
     "models": "bench.bench_models",
     "robust": "bench.bench_robust",
     "samp": "bench.bench_samp",
     "bridge": "bench.bench_bridge",
-    "dedupe": "bench.bench_dedupe",
-    "scale": "bench.bench_scale",
 }
 
 

@@ -190,11 +190,11 @@ class Stream:
         if group_id is None:
             group_id = _generate_group_id(getattr(credential, "username", None))
             logger.info("reading as new consumer group %s", group_id)
-        kwargs.setdefault("start_at", self.start_at)
-        kwargs.setdefault("read_forever", not self.until_eos)
         kwargs.setdefault("deduplicate", self.deduplicate)
         if self.dedupe_path is not None:
             kwargs.setdefault("dedupe_path", self.dedupe_path)
+        kwargs.setdefault("start_at", self.start_at)
+        kwargs.setdefault("read_forever", not self.until_eos)
         return Consumer(
             group_id,
             list(parsed.brokers),
