@@ -1,8 +1,8 @@
 """``python -m bench [name] [options]``: run one benchmark by name (``./run bench``).
 
-Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, ``bridge``, or ``all`` (each with
-its defaults). Options after the name go to that benchmark; ``python -m bench <name>
---help`` lists them.
+Names: ``stream`` (the default), ``models``, ``robust``, ``samp``, ``bridge``, ``aio``,
+or ``all`` (each with its defaults). Options after the name go to that benchmark;
+``python -m bench <name> --help`` lists them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "robust": "bench.bench_robust",
     "samp": "bench.bench_samp",
     "bridge": "bench.bench_bridge",
+    "aio": "bench.bench_aio",
 }
 
 

@@ -3,7 +3,11 @@
 Measures, for each implementation (its own hub and its own clients):
 
 * notifications per second, 1 sender -> 1 receiver through the hub;
-* ``call_and_wait`` round trip p50 / p99 (sender -> hub -> receiver -> reply -> hub).
+* ``call_and_wait`` round trip p50 / p99 (sender -> hub -> receiver -> reply -> hub);
+* the Web Profile round trip in headless Chromium (skyhop's hub only): the test
+  page's own time to register, then one notification from a Python client to the
+  page and the page's notification back (Python -> hub -> browser pull -> browser
+  notify -> hub -> Python), over several page loads.
 
 The hub runs in one process and both clients in another, for both implementations;
 astropy runs in the peers' virtualenv (see ``tests/_peers.py``). Nothing touches the
@@ -11,9 +15,10 @@ real ``~/.samp``: every run uses a temporary ``HOME`` and ``SAMP_HUB``.
 
 Run on demand (not a test)::
 
-    python bench/bench_samp.py [--notifications 3000] [--calls 400]
+    python bench/bench_samp.py [--notifications 3000] [--calls 400] [--web-rounds 7]
 
-Goals (issue 7): notification rate >= 3x astropy's, call_and_wait p50 <= 2 ms.
+Goals (issues 7 and 14): notification rate >= 3x astropy's, call_and_wait p50 <= 2 ms.
+The Web Profile part needs Debian's chromium and chromium-driver (skipped without).
 """
 
 from __future__ import annotations
@@ -150,6 +155,53 @@ def run_one(python: str, impl: str, n_notes: int, n_calls: int) -> dict[str, flo
                 hub.wait(30)
 
 
+def web_round_trip(rounds: int) -> dict[str, list[float]] | str:
+    """Time the browser page against our hub; a reason string when no browser is there."""
+    import threading
+
+    samp_tests = Path(__file__).resolve().parent.parent / "tests" / "integration" / "samp"
+    sys.path.insert(0, str(samp_tests))
+    import _browser
+
+    if _browser._find() is None:
+        return f"skipped: needs Debian's {' '.join(_browser.PACKAGES)}"
+    from hop.samp import SAMPHubServer, SAMPIntegratedClient
+
+    got = threading.Event()
+    times: dict[str, list[float]] = {"register_ms": [], "ready_ms": [], "round_trip_ms": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        lockfile = Path(tmp) / "samp.lock"
+        with SAMPHubServer(web_port=0, lockfile=lockfile, web_consent=lambda info: True) as hub, \
+                _browser.PageServer() as pages, _browser.chromium() as driver:
+            python = SAMPIntegratedClient("bench-python")
+            python.connect(hub=hub)
+            python.bind_receive_notification("table.highlight.row", lambda *a: got.set())
+            try:
+                for _ in range(rounds):
+                    driver.get(f"{pages.origin}/samp_page.html?hub=http://127.0.0.1:"
+                               f"{hub.web_port}/")
+                    deadline = time.monotonic() + 30
+                    while not driver.find_element("id", "self-id").text:
+                        if time.monotonic() > deadline:
+                            raise RuntimeError("the page did not register")
+                        time.sleep(0.005)
+                    page_id = driver.find_element("id", "self-id").text
+                    got.clear()
+                    t0 = time.perf_counter()
+                    python.enotify(page_id, "coord.pointAt.sky", ra="10.68", dec="41.27")
+                    if not got.wait(30):
+                        raise RuntimeError("the page's notification never came back")
+                    times["round_trip_ms"].append((time.perf_counter() - t0) * 1000)
+                    page_times = driver.execute_script("return window.sampTimes")
+                    times["register_ms"].append(float(page_times["register"]))
+                    times["ready_ms"].append(float(page_times["ready"]))
+                    driver.execute_script("window.sampStop = true")
+                    driver.get("about:blank")
+            finally:
+                python.disconnect()
+    return times
+
+
 def _peers_python() -> str:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from _peers import ensure_peers_python
@@ -162,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notifications", type=int, default=3000)
     parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--web-rounds", type=int, default=7,
+                        help="page loads timed in Chromium (0: no browser part)")
     args = parser.parse_args(argv)
     ours = run_one(sys.executable, "ours", args.notifications, args.calls)
     astropy = run_one(_peers_python(), "astropy", args.notifications, args.calls)
@@ -176,6 +230,21 @@ def main(argv: list[str] | None = None) -> int:
     goal_p50 = ours["p50_ms"] <= 2.0
     print(f"goals: rate >= 3x astropy: {'met' if goal_rate else 'NOT met'}; "
           f"p50 <= 2 ms: {'met' if goal_p50 else 'NOT met'}")
+    if args.web_rounds > 0:
+        web = web_round_trip(args.web_rounds)
+        print(f"\nWeb Profile in headless Chromium (skyhop hub), {args.web_rounds} page loads:")
+        if isinstance(web, str):
+            print(f"  {web}")
+        else:
+            import statistics
+
+            print(f"{'':>30} {'median':>8} {'min':>8} {'max':>8}")
+            for key, label in (("register_ms", "page: samp.webhub.register ms"),
+                               ("ready_ms", "page: register..subscribed ms"),
+                               ("round_trip_ms", "notify page + reply back ms")):
+                values = web[key]
+                print(f"{label:>30} {statistics.median(values):8.1f} {min(values):8.1f} "
+                      f"{max(values):8.1f}")
     return 0
 
 

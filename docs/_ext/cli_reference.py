@@ -37,6 +37,7 @@ def _programs() -> dict[str, list[tuple[str, argparse.ArgumentParser]]]:
         "hop": hop(),
         "igwn-alert": single("igwn_alert.cli", "igwn-alert"),
         "samp-hub": single("hop.samp.cli", "samp-hub"),
+        "samp_hub": [("samp_hub", importlib.import_module("hop.samp.hub_script")._parser())],
     }
 
 

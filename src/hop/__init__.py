@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+# Code written for hop-client detects features by its version, so __version__ is the
+# hop-client API level this package implements; skyhop's own release is beside it.
+__version__ = "0.13.0"
+__skyhop_version__ = "0.1.0"
 
-__all__ = ["Stream", "__version__", "stream"]
+__all__ = ["Stream", "__skyhop_version__", "__version__", "stream"]
 
 if TYPE_CHECKING:
     from hop.io import Stream
@@ -39,4 +42,13 @@ def __getattr__(name: str) -> Any:
 
             _default_stream = Stream()
         return _default_stream
+    if name == "list_topics":
+        # hop-client's submodule, which igwn-alert (and tests patching
+        # "hop.list_topics") reach as an attribute of the package. Bound here, as a
+        # finished import would: mock.patch deletes the attribute when it is done.
+        import importlib
+
+        module = importlib.import_module("hop.list_topics")
+        globals()["list_topics"] = module
+        return module
     raise AttributeError(f"module 'hop' has no attribute {name!r}")

@@ -186,6 +186,14 @@ def _as_blob(data: bytes, where: object, reason: str, *args: Any) -> Blob:
     return Blob(content=data)
 
 
+def _decode(cls: Any, data: bytes) -> MessageModel:
+    # A model may decode stream messages more leniently than its public deserialize
+    # (AvroBlob: any number of records, where deserialize keeps upstream's one).
+    from_stream = getattr(cls, "_from_stream", None)
+    model: MessageModel = from_stream(data) if from_stream is not None else cls.deserialize(data)
+    return model
+
+
 def unpack(
     value: bytes | None,
     headers: Sequence[tuple[str, Any]] | None,
@@ -211,7 +219,7 @@ def unpack(
             known = _by_header.get(fmt)
             if known is not None:
                 try:
-                    return known.deserialize(data)
+                    return _decode(known, data)
                 except Exception as exc:
                     return _as_blob(
                         data, where, "could not be decoded as %s: %s", fmt.decode(), exc
@@ -232,7 +240,7 @@ def unpack(
                 ", ".join(sorted(registry)),
             )
         try:
-            return cls.deserialize(data)
+            return _decode(cls, data)
         except Exception as exc:
             # A plugin's deserialize may raise anything; the stream must go on.
             return _as_blob(data, where, "could not be decoded as %s: %s", name, exc)

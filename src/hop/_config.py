@@ -145,9 +145,18 @@ def auth_settings(auth: Credential | None) -> dict[str, Any]:
     """librdkafka settings for a credential (a :class:`hop.auth.Auth`) or None."""
     if auth is None:
         return {}
+    # Auth.mechanism reports a name as the user spelt it (hop-client's contract);
+    # librdkafka needs the standard one.
+    mechanism = str(getattr(auth, "_sasl_mechanism", auth.mechanism)).upper().replace("_", "-")
+    if mechanism == "SCRAM-SHA-1":
+        raise ConfigurationError(
+            f"credential {auth.username!r} uses SCRAM-SHA-1, which Kafka clients "
+            "(librdkafka) cannot use; it is valid for HTTP SCRAM (hop.http_scram) only. "
+            "Use SCRAM-SHA-512 or SCRAM-SHA-256 for the broker"
+        )
     settings: dict[str, Any] = {
         "security.protocol": auth.protocol,
-        "sasl.mechanism": auth.mechanism,
+        "sasl.mechanism": mechanism,
     }
     if auth.ssl:
         ca = auth.ssl_ca_location

@@ -51,8 +51,8 @@ class Producer:
     ----------
     broker_addresses : str or list of str
         ``host:port`` of the brokers.
-    topic : str or list of str or None
-        The default topic of :meth:`write`; at most one.
+    topics : str or list of str or None
+        The default topic of :meth:`write`; at most one (upstream's name and position).
     auth : hop.auth.Auth, optional
         The credential; its username is sent in the ``_sender`` header.
     **kwargs
@@ -63,11 +63,11 @@ class Producer:
     def __init__(
         self,
         broker_addresses: str | Sequence[str],
-        topic: str | Sequence[str] | None = None,
+        topics: str | Sequence[str] | None = None,
         auth: Auth | None = None,
         **kwargs: Any,
     ) -> None:
-        topics = [topic] if isinstance(topic, str) else list(topic or [])
+        topics = [topics] if isinstance(topics, str) else list(topics or [])
         if len(topics) > 1:
             raise errors.ConfigurationError(
                 f"a stream opened for writing takes at most one topic, got {', '.join(topics)}"
@@ -447,16 +447,40 @@ class Producer:
     def __enter__(self) -> Producer:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         if exc_type is None:
             self.close()
-            return
+            return False
+        if issubclass(exc_type, KeyboardInterrupt):
+            # hop-client's contract: Ctrl-C in the block prints this and is swallowed,
+            # without waiting for the queue. The messages still queued are dropped, and
+            # said so rather than waited for (the user asked to stop).
+            print("Aborted (CTRL-C).")
+            self._abort()
+            return True
         # An exception is already propagating: still deliver what was written, but
         # never hide the original exception behind a delivery error.
         try:
             self.close()
         except errors.HopError as close_exc:
             logger.error("while closing after an error: %s", close_exc)
+        return False
+
+    def _abort(self) -> None:
+        """Drop what is queued and stop at once (no delivery wait)."""
+        if self._state is State.STOPPED:
+            return
+        try:
+            pending = len(self._producer)
+            self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+            self._producer.poll(0)
+            if pending:
+                logger.warning("interrupted: %d queued message(s) were not sent", pending)
+        finally:
+            with self._lock:
+                self._failures.clear()
+            self._state = State.STOPPED
+            self._producer = _ClosedProducer()  # type: ignore[assignment]
 
     def __del__(self) -> None:
         if getattr(self, "_state", State.STOPPED) is State.RUNNING:

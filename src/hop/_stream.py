@@ -6,10 +6,13 @@ import logging
 import os
 import secrets
 import string
+import sys
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
+
+import confluent_kafka
 
 from hop import errors
 from hop._config import DEFAULT_CONNECT_TIMEOUT, seconds
@@ -28,6 +31,33 @@ logger = logging.getLogger("hop")
 _GROUP_ALPHABET = string.ascii_uppercase + string.digits
 
 
+def _public(name: str, default: Any) -> Any:
+    """``hop.io.<name>`` as it is now, else ``default``.
+
+    hop-client's Stream.open calls Producer and Consumer as globals of hop.io, so a
+    test that patches ``hop.io.Consumer`` changes what it opens. Looked up in
+    sys.modules rather than imported: hop.io is built on this module.
+    """
+    module = sys.modules.get("hop.io")
+    return getattr(module, name, default) if module is not None else default
+
+
+def _credential_function(name: str) -> Any:
+    """``load_auth`` or ``select_matching_auth``, wherever a test has replaced it.
+
+    hop-client's Stream calls the names it imported into hop.io, so tests written for
+    it patch ``hop.io.load_auth``; code written for skyhop (and igwn-alert's tests)
+    patch ``hop.auth.load_auth``. A replacement in hop.io wins; otherwise hop.auth's
+    current attribute is used.
+    """
+    from hop import auth as _auth
+
+    replaced = _public(name, None)
+    if replaced is not None and getattr(replaced, "__module__", None) != "hop.auth":
+        return replaced
+    return getattr(_auth, name)
+
+
 def _generate_group_id(user: str | None, n: int = 10) -> str:
     rand = "".join(secrets.choice(_GROUP_ALPHABET) for _ in range(n))
     return f"{user}-{rand}" if user else rand
@@ -42,7 +72,7 @@ def _select_credential(creds: Any, broker: str, username: str | None, url: str) 
     if isinstance(creds, _auth.Auth):
         return creds
     try:
-        return _auth.select_matching_auth(list(creds), broker, username)
+        return _credential_function("select_matching_auth")(list(creds), broker, username)
     except errors.AmbiguousCredentialError as exc:
         raise errors.AmbiguousCredentialError(
             f"{exc}\nTo select a specific credential to use, embed its username in the URL:\n"
@@ -103,9 +133,7 @@ class Stream:
             if arg is False or arg is None:
                 return None
             if arg is True:
-                from hop import auth as _auth
-
-                self._auth_loaded = list(_auth.load_auth())
+                self._auth_loaded = list(_credential_function("load_auth")())
             elif isinstance(arg, Sequence) and not isinstance(arg, str | bytes):
                 self._auth_loaded = list(arg)
             else:
@@ -184,7 +212,10 @@ class Stream:
                     "group ID has no effect when opening a stream in write mode",
                     stacklevel=2,
                 )
-            return Producer(list(parsed.brokers), list(parsed.topics), auth=credential, **kwargs)
+            producer_class = _public("Producer", Producer)
+            return producer_class(  # type: ignore[no-any-return]
+                list(parsed.brokers), list(parsed.topics), auth=credential, **kwargs
+            )
         if not parsed.topics:
             raise errors.ConfigurationError(f"no topic(s) specified in kafka URL {url!r}")
         if group_id is None:
@@ -195,7 +226,8 @@ class Stream:
             kwargs.setdefault("dedupe_path", self.dedupe_path)
         kwargs.setdefault("start_at", self.start_at)
         kwargs.setdefault("read_forever", not self.until_eos)
-        return Consumer(
+        consumer_class = _public("Consumer", Consumer)
+        return consumer_class(  # type: ignore[no-any-return]
             group_id,
             list(parsed.brokers),
             list(parsed.topics),
@@ -203,6 +235,29 @@ class Stream:
             auth=credential,
             **kwargs,
         )
+
+
+class _ListTopicsTimeout(errors.BrokerUnreachableError, confluent_kafka.KafkaException):
+    """A list_topics timeout: also the ``confluent_kafka.KafkaException`` hop-client documents.
+
+    hop-client's callers may read ``exc.args[0]`` as the ``KafkaError``; ``str()``
+    stays skyhop's message.
+    """
+
+    def __init__(self, message: str, cause: errors.BrokerUnreachableError) -> None:
+        super().__init__(
+            message,
+            error=cause.error,
+            name=cause.name,
+            reason=cause.reason,
+            retriable=cause.retriable,
+            fatal=cause.fatal,
+        )
+        if cause.error is not None:
+            self.args = (cause.error,)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def list_topics(
@@ -228,14 +283,20 @@ def list_topics(
 
     Raises
     ------
-    hop.errors.BrokerUnreachableError
-        When no broker answers in time.
+    ValueError
+        (:class:`hop.errors.ConfigurationError`) The URL names more than one broker.
+    confluent_kafka.KafkaException
+        When no broker answers in time: a :class:`hop.errors.BrokerUnreachableError`
+        that is also a ``confluent_kafka.KafkaException`` (what hop-client documents),
+        whose ``args[0]`` is the ``KafkaError`` when librdkafka gave one.
     """
-    import confluent_kafka
-
     from hop._config import connection_settings
 
     parsed = parse_url(url)
+    if len(parsed.brokers) > 1:
+        raise errors.ConfigurationError(
+            f"Multiple broker addresses are not supported (list_topics of {url!r})"
+        )
     creds = Stream(auth=auth).auth if auth is not False else None
     credential = _select_credential(creds, parsed.brokers[0], parsed.username, url)
     limit = seconds(timeout, "timeout")
@@ -259,9 +320,10 @@ def list_topics(
         except confluent_kafka.KafkaException as exc:
             err = translate(exc, action=action)
             if isinstance(err, errors.BrokerUnreachableError):
-                err.args = (
+                err = _ListTopicsTimeout(
                     f"no broker at {parsed.bootstrap} answered within {limit:g} s "
                     f"({err.reason}); check the host and port and that the broker is up",
+                    err,
                 )
             raise err from exc
     finally:

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
+from hop import _toml
 from hop._private_files import write_toml
-from hop.errors import ConfigurationError
+from hop.errors import ConfigFileError, ConfigurationError, HopWarning
 
 __all__ = [
     "Config",
@@ -123,21 +124,14 @@ class Config:
 
         Raises
         ------
-        ConfigurationError
-            The data is not valid TOML, has no ``[config]`` table, or holds bad settings.
+        RuntimeError
+            (:class:`hop.errors.ConfigFileError`) The data is not valid TOML, has no
+            ``[config]`` table, or holds bad settings.
         """
         text = input if isinstance(input, str) else input.read()
-        source = getattr(input, "name", "configuration data")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{source} is not valid TOML: {exc}") from exc
-        if "config" not in data:
-            raise ConfigurationError(f"{source} has no [config] section")
-        table = data["config"]
-        if not isinstance(table, dict):
-            raise ConfigurationError(f"{source}: 'config' must be a table")
-        return cls.from_mapping(table, source=str(source))
+        source = str(getattr(input, "name", "configuration data"))
+        table = _config_table(_parse(text, source), source, required=True)
+        return cls(**_checked_settings(table, source, error=ConfigFileError))
 
     def save(self, output: IO[str]) -> None:
         """Write the settings as a ``[config]`` table to a text file."""
@@ -146,31 +140,56 @@ class Config:
         output.write(tomli_w.dumps({"config": self.asdict()}))
 
 
-def _checked_settings(data: Mapping[str, Any], source: str) -> dict[str, bool]:
-    """Return only the settings present in ``data``, validated."""
+def _checked_settings(
+    data: Mapping[str, Any],
+    source: str,
+    *,
+    error: type[ConfigurationError] = ConfigurationError,
+) -> dict[str, bool]:
+    """Return only the settings present in ``data``, validated.
+
+    ``error`` is the class raised: :class:`ConfigFileError` (a ``RuntimeError``, as
+    upstream) for what comes from a file or the environment.
+    """
     values: dict[str, bool] = {}
     known = Config.names()
     for key, value in data.items():
         if key not in known:
-            raise ConfigurationError(
-                f"{source}: unknown setting {key!r} (known settings: {', '.join(known)})"
-            )
+            raise error(f"{source}: unknown setting {key!r} (known settings: {', '.join(known)})")
         if isinstance(value, str):
-            value = _parse_bool(value)
+            try:
+                value = _parse_bool(value)
+            except ConfigurationError as exc:
+                raise error(f"{source}: setting {key!r}: {exc}") from exc
         if not isinstance(value, bool):
-            raise ConfigurationError(
-                f"{source}: setting {key!r} must be true or false, not {value!r}"
-            )
+            raise error(f"{source}: setting {key!r} must be true or false, not {value!r}")
         values[key] = value
     return values
 
 
-def _read_toml_file(path: str) -> dict[str, Any]:
+def _parse(text: str | bytes, source: str) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
+        return _toml.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{source} is not UTF-8 text: {exc}") from exc
+    except _toml.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{source} is not valid TOML: {exc}") from exc
+
+
+def _config_table(data: Mapping[str, Any], source: str, *, required: bool) -> dict[str, Any]:
+    if "config" not in data:
+        if required:
+            raise ConfigFileError(f"{source} has no config section")
+        return {}
+    table = data["config"]
+    if not isinstance(table, dict):
+        raise ConfigFileError(f"{source}: 'config' must be a table")
+    return table
+
+
+def _read_toml_file(path: str) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        return _parse(f.read(), path)
 
 
 def load_config(
@@ -192,26 +211,43 @@ def load_config(
     **overrides
         Explicit values, which win over everything else.
 
+    A file that exists but cannot be opened gives a warning and is skipped, as
+    hop-client does.
+
     Raises
     ------
-    ConfigurationError
-        The file is malformed, or a variable or override is not a valid setting.
+    RuntimeError
+        (:class:`hop.errors.ConfigFileError`) The file is malformed, or a ``HOP_*``
+        variable is not a valid boolean.
+    ValueError
+        (:class:`hop.errors.ConfigurationError`) An override is not a valid setting.
     """
     environ = os.environ if env is None else env
     path = config_path if config_path is not None else get_config_path("general", env=environ)
     values: dict[str, Any] = {}
     if os.path.exists(path):
-        table = _read_toml_file(path).get("config", {})
-        if not isinstance(table, dict):
-            raise ConfigurationError(f"{path}: 'config' must be a table")
-        values.update(_checked_settings(table, path))
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except OSError as exc:
+            warnings.warn(
+                f"Unable to open {path} for reading ({exc.strerror or exc}); "
+                "using default configuration",
+                HopWarning,
+                stacklevel=2,
+            )
+        else:
+            table = _config_table(_parse(text, path), path, required=False)
+            values.update(_checked_settings(table, path, error=ConfigFileError))
     for name in Config.names():
         variable = f"HOP_{name.upper()}"
         if variable in environ:
             try:
                 values[name] = _parse_bool(environ[variable])
             except ConfigurationError as exc:
-                raise ConfigurationError(f"environment variable {variable}: {exc}") from exc
+                raise ConfigFileError(
+                    f"Error parsing configuration variable {variable}: {exc}"
+                ) from exc
     values.update(_checked_settings(overrides, "arguments"))
     return Config(**values)
 
@@ -220,20 +256,28 @@ def write_config_value(name: str, value: str | bool, *, config_path: str | None 
     """Store one setting in the configuration file, keeping the others.
 
     Only the file is read (not the environment), so environment overrides are not
-    written back by accident. Other tables in the file are preserved.
+    written back by accident. Only the setting given is written: the others keep
+    following the built-in defaults (as with hop-client). Other tables in the file are
+    preserved.
 
     Returns
     -------
     Config
-        The settings now stored in the file.
+        The settings now in effect from the file (defaults for those it lacks).
+
+    Raises
+    ------
+    RuntimeError
+        (:class:`hop.errors.ConfigFileError`) The existing file is malformed.
+    ValueError
+        (:class:`hop.errors.ConfigurationError`) An unknown setting or a bad value.
     """
     path = config_path if config_path is not None else get_config_path("general")
     data = _read_toml_file(path) if os.path.exists(path) else {}
-    table = data.get("config", {})
-    if not isinstance(table, dict):
-        raise ConfigurationError(f"{path}: 'config' must be a table")
+    table = _config_table(data, path, required=False)
     parsed = _parse_bool(value) if isinstance(value, str) else value
-    updated = Config.from_mapping({**table, name: parsed}, source=path)
-    data["config"] = updated.asdict()
+    stored = {**_checked_settings(table, path, error=ConfigFileError), name: parsed}
+    updated = Config.from_mapping(stored, source=path)
+    data["config"] = {**table, name: parsed}
     write_toml(path, data)
     return updated

@@ -10,6 +10,7 @@ the classes that :mod:`hop.samp`, :mod:`hop.testing` and :mod:`igwn_alert` add t
 
     HopError
      +-- ConfigurationError (ValueError)          bad URL, option, config file
+     |    +-- ConfigFileError (RuntimeError)        malformed config.toml, HOP_* variable
      |    +-- InvalidSettingError (AssertionError)  [igwn_alert] bad server/port/group
      +-- CredentialError (RuntimeError)            credential store and selection
      |    +-- NoMatchingCredentialError (KeyError)
@@ -64,6 +65,7 @@ __all__ = [
     "AuthorizationError",
     "BridgeError",
     "BrokerUnreachableError",
+    "ConfigFileError",
     "ConfigurationError",
     "CredentialError",
     "CredentialFileError",
@@ -91,6 +93,14 @@ class HopError(Exception):
 
 class ConfigurationError(HopError, ValueError):
     """A URL, option or configuration file is not valid."""
+
+
+class ConfigFileError(ConfigurationError, RuntimeError):
+    """The general configuration (``config.toml``, a ``HOP_*`` variable) cannot be used.
+
+    Also a ``RuntimeError``: hop-client raises that type for a malformed configuration
+    file or variable, and code written for it catches it.
+    """
 
 
 class CredentialError(HopError, RuntimeError):

@@ -13,7 +13,13 @@ from typing import Any
 from hop._consumer import Consumer, Metadata, StartPosition
 from hop._producer import Producer, raise_delivery_errors
 from hop._stream import Stream, list_topics
+from hop.auth import load_auth, select_matching_auth  # noqa: F401 - see below
+from hop.configure import get_config_path, load_config  # noqa: F401 - see below
 from hop.errors import AmbiguousCredentialError
+
+# Not in __all__: hop-client's hop.io imported load_auth, select_matching_auth,
+# load_config and get_config_path, and tests written for it patch them here
+# (``mock.patch("hop.io.load_auth")``); Stream looks them up here first.
 
 __all__ = [  # noqa: F822 (Deserializer is built lazily by __getattr__)
     "AmbiguousCredentialError",

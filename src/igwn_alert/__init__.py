@@ -16,7 +16,6 @@ also works. That is why the client is imported here rather than on first use.
 
 from __future__ import annotations
 
-from hop import __version__
 from hop.errors import KafkaException
 from igwn_alert._errors import IncompleteCredentialError, InvalidSettingError, NotConnectedError
 from igwn_alert.client import (
@@ -27,6 +26,7 @@ from igwn_alert.client import (
     DEFAULT_SERVER,
     client,
 )
+from igwn_alert.version import __version__
 
 __all__ = [
     "DEFAULT_GROUP",

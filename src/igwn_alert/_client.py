@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from hop import errors
+from hop import aio, errors
 from hop._internal import generate_group_id
-from hop.io import Consumer, Producer, Stream, list_topics
+from hop.io import Consumer, Producer, Stream
 from igwn_alert import _credentials
 from igwn_alert._errors import InvalidSettingError, NotConnectedError
 from igwn_alert._payload import payload_of, printable
@@ -50,7 +50,8 @@ def _as_list(topics: str | Iterable[str] | None) -> list[str]:
 def _check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
     if not isinstance(value, kind) or isinstance(value, bool):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise InvalidSettingError(f'"{name}" must be {names}, not {type(value).__name__}')
+        # The text of igwn-alert's assertion, which names the type as its repr.
+        raise InvalidSettingError(f'"{name}" must be {names}, not {type(value)}')
 
 
 class client(Stream):  # upstream's public name, lower case
@@ -96,6 +97,12 @@ class client(Stream):  # upstream's public name, lower case
         Seconds after which the broker gives a silent listener's partitions to the
         others in its consumer group (the client library's default, 45 s, when None).
         Lower it so that a crashed listener's share is taken over sooner.
+    keep_subscriptions : bool
+        Make :meth:`subscribe`, :meth:`unsubscribe` and :meth:`get_subscriptions`
+        keep a consumer group's default topics (in the hop configuration directory),
+        which :meth:`listen` then reads when given none. Off by default: as with
+        igwn-alert, those methods only warn that they are deprecated, and
+        :meth:`listen` without topics reads every topic the credential can see.
 
     Raises
     ------
@@ -130,6 +137,7 @@ class client(Stream):  # upstream's public name, lower case
         jsonpp_on: bool = False,
         *,
         session_timeout: float | None = None,
+        keep_subscriptions: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
         _check_type("server", server, str)
@@ -160,11 +168,13 @@ class client(Stream):  # upstream's public name, lower case
         self.retry_wait = float(retry_wait)
         self.jsonpp_on = bool(jsonpp_on)
         self.session_timeout = session_timeout
+        self.keep_subscriptions = bool(keep_subscriptions)
         self.stop_listening = threading.Event()
         self.sessions: dict[str, Producer] = {}
         self._env = env
         self._lock = threading.Lock()
-        self._listen_stream: Consumer | None = None
+        # What stop() stops: the hop.io or hop.aio stream a listen is reading.
+        self._listen_stream: Consumer | aio.Consumer | None = None
         self._generated_group: str | None = None
         self._received = 0
         self._host, self._username_in_url, self._path = self._parse_server(server)
@@ -200,7 +210,10 @@ class client(Stream):  # upstream's public name, lower case
 
     def _construct_base_url(self) -> str:
         userinfo = f"{self._username_in_url}@" if self._username_in_url else ""
-        return f"kafka://{userinfo}{self._bootstrap}{self._path}{self.group_prefix}"
+        # A server given without the trailing slash still needs one before the group
+        # (upstream gave kafka://host:portgroup).
+        path = self._path if self._path.endswith("/") else self._path + "/"
+        return f"kafka://{userinfo}{self._bootstrap}{path}{self.group_prefix}"
 
     def _kafka_topic(self, topic: str) -> str:
         return f"{self.group_prefix}.{topic}"
@@ -252,7 +265,11 @@ class client(Stream):  # upstream's public name, lower case
         """
         prefix = (group or self.group_prefix) + "."
         credential = self._credential()
-        found = list_topics(
+        # Through hop.list_topics, as igwn-alert calls it (its tests patch that); the
+        # attribute is looked up at each call so that such a patch takes effect.
+        import hop.list_topics
+
+        found = hop.list_topics.list_topics(
             f"kafka://{self._bootstrap}/",
             auth=credential if credential is not None else False,
             timeout=timeout,
@@ -296,15 +313,29 @@ class client(Stream):  # upstream's public name, lower case
     def _store(self) -> SubscriptionStore:
         return SubscriptionStore(env=self._env)
 
-    def get_subscriptions(self) -> list[str]:
+    def get_subscriptions(self) -> list[str] | None:
         """Get a list of your subscriptions.
+
+        Deprecated, as in igwn-alert: without ``keep_subscriptions`` it only warns
+        (``DeprecationWarning``) and returns None.
 
         Returns
         -------
-        list of str
-            The short names of this group's topics that :meth:`listen` reads when it
-            is given none, for this client's ``consumer_group``.
+        list of str or None
+            With ``keep_subscriptions``: the short names of this group's topics that
+            :meth:`listen` reads when it is given none, for this client's
+            ``consumer_group``.
         """
+        if not self.keep_subscriptions:
+            warnings.warn(
+                "This feature is deprecated. Please refer to the client.listen() method",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return None
+        return self._subscriptions()
+
+    def _subscriptions(self) -> list[str]:
         prefix = self.group_prefix + "."
         return [
             name[len(prefix) :]
@@ -312,36 +343,52 @@ class client(Stream):  # upstream's public name, lower case
             if name.startswith(prefix)
         ]
 
-    def subscribe(self, *topics: str) -> list[str]:
+    def subscribe(self, *topics: str) -> list[str] | None:
         """Subscribe to one or more pubsub topics.
 
-        The subscriptions are kept per consumer group in the hop configuration
-        directory, and are what :meth:`listen` reads when it is given no topic.
+        Deprecated, as in igwn-alert: without ``keep_subscriptions`` it only warns
+        (``DeprecationWarning``) and returns None. With it, the subscriptions are kept
+        per consumer group in the hop configuration directory, and are what
+        :meth:`listen` reads when it is given no topic.
 
         Returns
         -------
-        list of str
-            The subscriptions afterwards.
+        list of str or None
+            With ``keep_subscriptions``, the subscriptions afterwards.
         """
+        if not self.keep_subscriptions:
+            warnings.warn(
+                "This feature is deprecated. Please supply a list of topics to "
+                "client.listen(), and ensure you have permission to read from topics.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return None
         names = self._checked_topics(topics)
         self._store().add(self.consumer_group, [self._kafka_topic(t) for t in names])
-        return self.get_subscriptions()
+        return self._subscriptions()
 
-    def unsubscribe(self, *topics: str) -> list[str]:
+    def unsubscribe(self, *topics: str) -> list[str] | None:
         """Unsubscribe from one or more pubsub topics.
+
+        Deprecated, as in igwn-alert: without ``keep_subscriptions`` it only warns
+        (``DeprecationWarning``) and returns None.
 
         Returns
         -------
-        list of str
-            The subscriptions afterwards.
+        list of str or None
+            With ``keep_subscriptions``, the subscriptions afterwards.
         """
+        if not self.keep_subscriptions:
+            warnings.warn("This feature is deprecated.", DeprecationWarning, stacklevel=2)
+            return None
         names = self._checked_topics(topics)
-        current = set(self.get_subscriptions())
+        current = set(self._subscriptions())
         for name in names:
             if name not in current:
                 warnings.warn(f"Not subscribed to topic {name}", UserWarning, stacklevel=2)
         self._store().remove(self.consumer_group, [self._kafka_topic(t) for t in names])
-        return self.get_subscriptions()
+        return self._subscriptions()
 
     @staticmethod
     def _checked_topics(topics: Iterable[str]) -> list[str]:
@@ -369,11 +416,12 @@ class client(Stream):  # upstream's public name, lower case
         """
         names = _as_list(topics)
         for name in names:
-            if name in self.sessions:
-                continue
-            stream = self.open(self._construct_topic_url(name), "w")
-            assert isinstance(stream, Producer)
-            self.sessions[name] = stream
+            # As igwn-alert, connecting again gives a new stream (the one a bare
+            # disconnect() closed, and kept, is replaced); an old one is closed first.
+            old = self.sessions.pop(name, None)
+            if old is not None:
+                old.close()
+            self.sessions[name] = self.open(self._construct_topic_url(name), "w")
         logger.info("Connected to topics: %s", ", ".join(names))
 
     def _session(self, topic: str) -> Producer:
@@ -424,10 +472,15 @@ class client(Stream):  # upstream's public name, lower case
         topics : str or list of str, optional
             Topics to disconnect from; all when not given.
         """
-        names = _as_list(topics) or list(self.sessions)
+        names = _as_list(topics)
+        keep = not names
+        if keep:
+            # As igwn-alert: disconnect() with no topic closes every stream but keeps
+            # them in ``sessions`` (code written for it may count or reuse the keys).
+            names = list(self.sessions)
         first_error: BaseException | None = None
         for name in names:
-            stream = self.sessions.pop(name, None)
+            stream = self.sessions.get(name) if keep else self.sessions.pop(name, None)
             if stream is None:
                 warnings.warn(f"Not currently connected to topic {name}", UserWarning, stacklevel=2)
                 continue
@@ -451,8 +504,9 @@ class client(Stream):  # upstream's public name, lower case
         names = _as_list(topic)
         if not names:
             raise errors.ConfigurationError("name at least one topic to publish to")
-        stream = self.open(self._construct_topic_url(names[0]), "w")
-        with stream:
+        # What __enter__ returns is the stream, as upstream uses it (a test's stand-in
+        # for open() may return something else from __enter__).
+        with self.open(self._construct_topic_url(names[0]), "w") as stream:
             for name in names:
                 stream.write(msg, topic=self._kafka_topic(name))
 
@@ -462,7 +516,7 @@ class client(Stream):  # upstream's public name, lower case
         names = _as_list(topic)
         if names:
             return names
-        names = self.get_subscriptions()
+        names = self._subscriptions() if self.keep_subscriptions else []
         if names:
             return names
         names = self.get_topics()
@@ -566,18 +620,47 @@ class client(Stream):  # upstream's public name, lower case
             # stop() is sticky until the listen() it ends returns; then listen may run again.
             self.stop_listening.clear()
 
+    async def listen_async(
+        self, callback: Callback | None = None, topic: str | Iterable[str] | None = None
+    ) -> None:
+        """Like :meth:`listen`, for asyncio programs and Jupyter notebooks.
+
+        ``await client.listen_async(callback, topic)`` reads with :mod:`hop.aio`, so
+        the event loop (a notebook's kernel, a web server) goes on between alerts.
+        Cancelling the awaiting task, or :meth:`stop`, ends it; the alert being handled
+        when it is cancelled is not marked done.
+
+        Parameters
+        ----------
+        callback : callable or coroutine function, optional
+            Called as ``callback(topic=..., payload=...)``, as for :meth:`listen`; when
+            it returns an awaitable (an ``async def`` callback), that is awaited before
+            the alert is marked done and the next one is read.
+        topic : str or list of str, optional
+            As for :meth:`listen`.
+
+        Raises
+        ------
+        hop.errors.KafkaException
+            As for :meth:`listen`.
+        """
+        from igwn_alert._listen_async import listen_async
+
+        await listen_async(self, callback, topic)
+
     def _read_until_stopped(self, url: str, group_id: str, callback: Callback | None) -> None:
         options: dict[str, Any] = {}
         if self.session_timeout is not None:
             options["session_timeout"] = self.session_timeout
-        stream = self.open(url, "r", group_id=group_id, **options)
-        assert isinstance(stream, Consumer)
+        opened = self.open(url, "r", group_id=group_id, **options)
         with self._lock:
-            self._listen_stream = stream
+            self._listen_stream = opened
             if self.stop_listening.is_set():
-                stream.stop()
+                opened.stop()
         try:
-            with stream:
+            # Duck typing throughout, and __enter__'s result is what is read (as
+            # upstream): tests written for igwn-alert replace open() with a mock.
+            with opened as stream:
                 for model, metadata in stream.read(
                     metadata=True, autocommit=False, batch_size=self.batch_size
                 ):

@@ -15,16 +15,18 @@ def payload_of(model: Any) -> Any:
     """The callback's ``payload`` for a decoded message, as upstream passes it.
 
     A JSON message gives its content (a str for GraceDB's alerts, which are JSON
-    documents sent as strings; a dict when a dict was sent). Bytes that parse as JSON
-    give the parsed value; anything else is passed unchanged, with a warning.
+    documents sent as strings; a dict when a dict was sent). Anything else that parses
+    as JSON (a Blob's bytes, or the text a test's stand-in stream yields) gives the
+    parsed value, as upstream's ``json.loads(payload)``; the rest is passed unchanged,
+    with a warning.
     """
     if isinstance(model, JSONBlob):
         return model.content
-    if isinstance(model, Blob):
-        try:
-            return json.loads(model.content)
-        except (ValueError, TypeError):
-            warnings.warn(f"Payload is not valid json: {model.content!r:.200}", stacklevel=4)
+    raw = model.content if isinstance(model, Blob) else model
+    try:
+        return json.loads(raw)
+    except (ValueError, TypeError):
+        warnings.warn(f"Payload is not valid json: {raw!r:.200}", stacklevel=4)
     return model
 
 

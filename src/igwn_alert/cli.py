@@ -59,7 +59,7 @@ def _seconds(text: str) -> float:
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The ``igwn-alert`` parser (also used to document the command)."""
-    from hop import __version__
+    from hop import __skyhop_version__
     from igwn_alert.client import (
         DEFAULT_GROUP,
         DEFAULT_LISTEN_RETRIES,
@@ -67,13 +67,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         DEFAULT_RETRY_WAIT,
         DEFAULT_SERVER,
     )
+    from igwn_alert.version import __version__
 
     parser = argparse.ArgumentParser(
         prog=prog or "igwn-alert",
         description="Listen to, send and list IGWN alerts from GraceDB.",
     )
     parser.add_argument(
-        "-V", "--version", action="version", version=f"igwn-alert client {__version__}"
+        "-V",
+        "--version",
+        action="version",
+        version=f"igwn-alert client {__version__} (skyhop {__skyhop_version__})",
     )
     parser.add_argument("-d", "--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--no-auth", action="store_true", help="connect without authenticating")
@@ -205,6 +209,8 @@ def _run(args: argparse.Namespace) -> int:
         retry_wait=args.retry_wait,
         jsonpp_on=args.jsonpp,
         session_timeout=args.session_timeout,
+        # This command keeps subscriptions (upstream's raised DeprecationWarning).
+        keep_subscriptions=True,
     )
     if args.command == "listen":
         # A service manager's SIGTERM ends the listener as cleanly as Ctrl-C does.
@@ -230,7 +236,7 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             alert_client.disconnect()
     elif args.command == "subscriptions":
-        for name in alert_client.get_subscriptions():
+        for name in alert_client.get_subscriptions() or []:
             print(name)
     elif args.command == "subscribe":
         alert_client.subscribe(*args.topics)

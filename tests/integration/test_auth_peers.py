@@ -89,3 +89,38 @@ def test_upstream_publishes_with_a_credential_skyhop_stored(
     reader = Stream(auth=alice, start_at=StartPosition.EARLIEST, until_eos=True)
     with reader.open(url, "r", group_id=group) as consumer:
         assert [m.content for m in consumer] == [{"from": "upstream"}]
+
+
+_UPSTREAM_READ_PASSWORDS = """
+import json, sys
+from hop import auth
+print(json.dumps([c.password for c in auth.load_auth(sys.argv[1])]))
+"""
+
+_UPSTREAM_LOAD_CONFIG = """
+import json, os, sys
+os.environ["XDG_CONFIG_HOME"] = sys.argv[1]
+from hop import configure
+print(json.dumps(configure.load_config().asdict()))
+"""
+
+
+def test_upstream_reads_awkward_passwords_skyhop_stored(peers_python: Path, tmp_path: Path) -> None:
+    passwords = ['quo"te', "back\\slash", "tab\there", "é-ü", "ctl\x01\x7f", "new\nline"]
+    store = tmp_path / "auth.toml"
+    auth.write_auth_data(store, [Auth(f"u{i}", p) for i, p in enumerate(passwords)])
+    result = run_peer(peers_python, _UPSTREAM_READ_PASSWORDS, str(store), timeout=60)
+    assert json.loads(result.stdout) == passwords
+
+
+def test_upstream_reads_the_config_skyhop_wrote(peers_python: Path, tmp_path: Path) -> None:
+    from hop import configure
+
+    path = tmp_path / "hop" / "config.toml"
+    path.parent.mkdir()
+    # Written by hand as TOML 1.1, which hop-client's parser refuses (a trailing comma
+    # in an inline table); once skyhop changes a setting, hop-client reads it.
+    path.write_text("config = {automatic_offload = false,}\n")
+    configure.write_config_value("fetch_external", "no", config_path=str(path))
+    result = run_peer(peers_python, _UPSTREAM_LOAD_CONFIG, str(tmp_path), timeout=60)
+    assert json.loads(result.stdout) == {"fetch_external": False, "automatic_offload": False}

@@ -148,7 +148,9 @@ def test_every_sample_alert_and_the_retraction_round_trip(kafka_broker, group, e
     texts = [path.read_text() for path in ALERT_FILES]
     assert len(texts) >= 6 and any("RETRACTION" in t for t in texts)
 
-    receiver = _make_client(kafka_broker, group, env, consumer_group=f"cg-{group}")
+    receiver = _make_client(
+        kafka_broker, group, env, consumer_group=f"cg-{group}", keep_subscriptions=True
+    )
     receiver.subscribe("superevent", "mdc_superevent")
     listener = _Listener(receiver)  # no topics: the subscriptions
     sender.connect("superevent")
@@ -183,7 +185,7 @@ def test_delete_removes_a_topic_or_explains_the_refusal(kafka_broker, group, env
     with pytest.raises(errors.AuthorizationError, match="'alice' is not allowed to delete topic"):
         as_alice.delete("kept")
 
-    admin = _make_client(kafka_broker, group, env)
+    admin = _make_client(kafka_broker, group, env, keep_subscriptions=True)
     admin.subscribe("doomed")
     admin.delete("doomed")
     _wait_until(lambda: admin.get_topics() == ["kept"], "the topic to disappear")

@@ -147,7 +147,8 @@ def test_hop_version_lists_skyhop_and_exactly_its_runtime_dependencies(venv: Ven
     assert proc.returncode == 0, proc.stderr
     names = [line.split("==")[0] for line in proc.stdout.splitlines()]
     declared = [re.match(r"[A-Za-z0-9._-]+", d)[0] for d in _declared_dependencies()]
-    assert names == ["skyhop", *declared, "librdkafka"]
+    # First the hop-client API level implemented, as upstream's first line.
+    assert names == ["hop-client", "skyhop", *declared, "librdkafka"]
     assert "not installed" not in proc.stdout
 
 

@@ -89,9 +89,10 @@ def test_every_spec_method_exists():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"port": "9093"}, '"port" must be int, not str'),
-        ({"server": None}, '"server" must be str, not NoneType'),
-        ({"group": None}, '"group" must be str, not NoneType'),
+        # igwn-alert's assertion texts, type reprs included.
+        ({"port": "9093"}, '"port" must be int, not <class \'str\'>'),
+        ({"server": None}, '"server" must be str, not <class \'NoneType\'>'),
+        ({"group": None}, '"group" must be str, not <class \'NoneType\'>'),
         ({"group": "a.b"}, '"group" must be a name'),
         ({"port": 70000}, '"port" must be between'),
         ({"server": "http://host/"}, '"server" must look like kafka://host/'),
@@ -230,16 +231,34 @@ def test_netrc_is_used_when_the_store_has_nothing_for_the_host(env):
 # -- subscriptions ----------------------------------------------------------------------
 
 
+def _keeping_client(env: dict[str, str], **kwargs):
+    return _client(env, keep_subscriptions=True, **kwargs)
+
+
+def test_subscription_methods_only_warn_deprecation_by_default_as_upstream(env):
+    c = _client(env, consumer_group="team-a")
+    # igwn-alert 0.7: each warns and returns None; nothing is checked or stored.
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert c.subscribe() is None
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert c.subscribe("superevent") is None
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert c.unsubscribe("nope") is None
+    with pytest.warns(DeprecationWarning, match="client.listen"):
+        assert c.get_subscriptions() is None
+    assert _keeping_client(env, consumer_group="team-a").get_subscriptions() == []
+
+
 def test_subscriptions_persist_per_consumer_group(env):
-    a = _client(env, consumer_group="team-a")
+    a = _keeping_client(env, consumer_group="team-a")
     assert a.get_subscriptions() == []
     assert a.subscribe("superevent", "cbc_gstlal") == ["cbc_gstlal", "superevent"]
     # A new client (a new process, say) of the same group sees them; another group not.
-    assert _client(env, consumer_group="team-a").get_subscriptions() == [
+    assert _keeping_client(env, consumer_group="team-a").get_subscriptions() == [
         "cbc_gstlal", "superevent",
     ]
-    assert _client(env, consumer_group="team-b").get_subscriptions() == []
-    assert _client(env).get_subscriptions() == []
+    assert _keeping_client(env, consumer_group="team-b").get_subscriptions() == []
+    assert _keeping_client(env).get_subscriptions() == []
     assert a.unsubscribe("cbc_gstlal") == ["superevent"]
     store = Path(env["XDG_CONFIG_HOME"]) / "hop" / "igwn-alert-subscriptions.toml"
     text = store.read_text()
@@ -247,23 +266,22 @@ def test_subscriptions_persist_per_consumer_group(env):
 
 
 def test_subscriptions_are_scoped_to_the_gracedb_group(env):
-    _client(env, consumer_group="g", group="gracedb-playground").subscribe("superevent")
-    assert _client(env, consumer_group="g", group="gracedb").get_subscriptions() == []
-    assert _client(env, consumer_group="g", group="gracedb-playground").get_subscriptions() == [
-        "superevent"
-    ]
+    playground = _keeping_client(env, consumer_group="g", group="gracedb-playground")
+    playground.subscribe("superevent")
+    assert _keeping_client(env, consumer_group="g", group="gracedb").get_subscriptions() == []
+    assert playground.get_subscriptions() == ["superevent"]
 
 
 def test_unsubscribing_an_unknown_topic_warns(env):
     with pytest.warns(UserWarning, match="Not subscribed to topic nope"):
-        assert _client(env).unsubscribe("nope") == []
+        assert _keeping_client(env).unsubscribe("nope") == []
 
 
 def test_invalid_topic_names_are_refused(env):
     with pytest.raises(ValueError, match="not a valid topic name"):
-        _client(env).subscribe("bad topic")
+        _keeping_client(env).subscribe("bad topic")
     with pytest.raises(ValueError, match="at least one topic"):
-        _client(env).subscribe()
+        _keeping_client(env).subscribe()
 
 
 def test_corrupt_subscription_file_is_reported_with_its_path(env):
@@ -271,7 +289,7 @@ def test_corrupt_subscription_file_is_reported_with_its_path(env):
     store.parent.mkdir(parents=True)
     store.write_text("[subscriptions\n")
     with pytest.raises(ConfigurationError, match=str(store)):
-        _client(env).get_subscriptions()
+        _keeping_client(env).get_subscriptions()
 
 
 # -- producer sessions without a broker -------------------------------------------------
@@ -287,6 +305,32 @@ def test_publishing_without_a_session_names_the_problem(env):
     with pytest.raises(RuntimeError, match="Not connected to topic superevent"):
         c.publish_to_topic("superevent", "{}")
     c.sessions.clear()
+
+
+def test_disconnect_without_topics_closes_every_stream_but_keeps_sessions(env):
+    closed = []
+
+    class _Stream:
+        def __init__(self, name):
+            self.name = name
+
+        def close(self):
+            closed.append(self.name)
+
+    c = _client(env)
+    c.sessions.update({"a": _Stream("a"), "b": _Stream("b")})  # type: ignore[dict-item]
+    c.disconnect()
+    # As igwn-alert 0.7: the streams are closed, the dict keeps them.
+    assert sorted(closed) == ["a", "b"] and sorted(c.sessions) == ["a", "b"]
+    c.disconnect("a")
+    assert list(c.sessions) == ["b"]
+
+
+def test_server_without_trailing_slash_gives_a_valid_url(env):
+    c = _client(env, server="kafka://test.server", port=1234, group="test")
+    # igwn-alert 0.7 gave kafka://test.server:1234test.
+    assert c.base_url_prefix == "kafka://test.server:1234/test"
+    assert c._construct_topic_url("t") == "kafka://test.server:1234/test.t"
 
 
 def test_disconnecting_an_unknown_topic_warns(env):

@@ -257,14 +257,14 @@ def test_rewrite_replaces_content_and_keeps_the_file_private(tmp_path: Path) -> 
 
 def test_message_lifecycle_and_sequence_restart_when_empty(tmp_path: Path) -> None:
     with PublicationJournal(str(tmp_path / "j")) as journal:
-        assert journal.queue_message(b"a", [("h", b"1")]) == 0
+        assert journal.queue_message(b"a", "t", [("h", b"1")], b"k") == 0
         assert journal.queue_message(b"b") == 1
         assert journal.has_messages_to_send() and not journal.has_messages_in_flight()
-        seq, payload, headers = journal.get_next_message_to_send()  # type: ignore[misc]
-        assert (seq, payload, headers) == (0, b"a", [("h", b"1")])
+        # hop-client's shape: (sequence number, message, topic, headers, key).
+        assert journal.get_next_message_to_send() == (0, b"a", "t", [("h", b"1")], b"k")
         assert journal.has_messages_in_flight()
         journal.mark_message_sent(0)
-        assert journal.get_next_message_to_send() == (1, b"b", [])
+        assert journal.get_next_message_to_send() == (1, b"b", None, [], None)
         journal.mark_message_sent(1)
         assert not journal.has_messages_to_send() and not journal.has_messages_in_flight()
         assert (tmp_path / "j").stat().st_size == HEADER_SIZE
@@ -290,6 +290,20 @@ def test_marking_a_message_that_is_not_in_flight_raises_runtime_error(tmp_path: 
             journal.requeue_message(99)
 
 
+def test_delivery_callback_for_a_message_not_in_flight_raises_runtime_error(
+    tmp_path: Path,
+) -> None:
+    with PublicationJournal(str(tmp_path / "j")) as journal:
+        seq = journal.queue_message(b"a", "t")
+        # As hop-client's docstring says: only a message in flight has a callback.
+        with pytest.raises(RuntimeError, match="not in flight"):
+            journal.get_delivery_callback(seq)
+        taken = journal.get_next_message_to_send()
+        assert taken is not None
+        journal.get_delivery_callback(taken[0])(None, None)
+        assert not journal.has_messages_in_flight()
+
+
 def test_queue_message_refuses_non_bytes(tmp_path: Path) -> None:
     with PublicationJournal(str(tmp_path / "j")) as journal, pytest.raises(TypeError):
         journal.queue_message("text")  # type: ignore[arg-type]
@@ -301,7 +315,7 @@ def test_unsent_and_in_flight_messages_with_headers_and_keys_survive_a_restart(
     path = str(tmp_path / "j")
     journal = PublicationJournal(path)
     for i in range(5):
-        journal.queue_message(f"m{i}".encode(), [("n", "é")], topic=f"t{i}", key=b"k")
+        journal.queue_message(f"m{i}".encode(), f"t{i}", [("n", "é")], b"k")
     for _ in range(3):
         taken = journal.get_next_message_to_send()
         assert taken is not None
@@ -343,7 +357,7 @@ def test_journal_stays_bounded_while_always_busy(
         journal.queue_message(b"x" * 100)
         for _ in range(20_000):
             journal.queue_message(b"y" * 100)
-            seq, _, _ = journal.get_next_message_to_send()  # type: ignore[misc]
+            seq, *_ = journal.get_next_message_to_send()  # type: ignore[misc]
             journal.mark_message_sent(seq)
             biggest = max(biggest, path.stat().st_size)
         remaining = journal._counts()

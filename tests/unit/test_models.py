@@ -373,8 +373,17 @@ def test_avro_round_trip_with_inferred_schema() -> None:
 def test_avro_multi_record_message_round_trips_as_a_list() -> None:
     records = [{"a": 1}, {"b": "two"}, {"c": [1.5, None]}]
     wire = bytes(AvroBlob(records, single_record=False))
-    back = AvroBlob.deserialize(wire)
+    back = AvroBlob.deserialize(wire, single_record=None)
     assert (back.content, back.single_record) == (records, False)
+
+
+def test_avro_multi_record_message_is_refused_by_default_as_upstream() -> None:
+    wire = bytes(AvroBlob([{"a": 1}, {"a": 2}], single_record=False))
+    # hop-client's default is single_record=True, which raises TypeError here.
+    with pytest.raises(TypeError, match="single record"):
+        AvroBlob.deserialize(wire)
+    with pytest.raises(TypeError, match="single record"):
+        AvroBlob.load(wire)
 
 
 def test_avro_single_record_true_refuses_many_records_with_upstreams_type_error() -> None:
@@ -422,7 +431,7 @@ def test_avro_compressed_container_is_read_too() -> None:
 def test_avro_blob_compares_content_only_and_is_unhashable() -> None:
     assert AvroBlob({"a": 1}, schema={"type": "map", "values": "long"}) == AvroBlob({"a": 1})
     assert AvroBlob({"a": 1}) != AvroBlob({"a": 2})
-    with pytest.raises(TypeError):
+    with pytest.raises(NotImplementedError, match="not hashable"):  # as hop-client
         hash(AvroBlob({"a": 1}))
 
 

@@ -12,7 +12,7 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "hop": {"Stream", "__version__", "stream"},
+    "hop": {"Stream", "__skyhop_version__", "__version__", "stream"},
     "hop.io": {
         "AmbiguousCredentialError",
         "Consumer",
@@ -24,12 +24,15 @@ PUBLIC = {
         "list_topics",
         "raise_delivery_errors",
     },
+    # skyhop's own: streams for asyncio programs (issue 17).
+    "hop.aio": {"Consumer", "Opening", "Producer", "Stream"},
     "hop.errors": {
         "AmbiguousCredentialError",
         "AuthenticationError",
         "AuthorizationError",
         "BridgeError",
         "BrokerUnreachableError",
+        "ConfigFileError",
         "ConfigurationError",
         "CredentialError",
         "CredentialFileError",

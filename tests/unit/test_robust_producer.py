@@ -175,7 +175,7 @@ def test_permanently_refused_message_is_dropped_and_reported_to_the_user(
 def test_messages_left_in_the_journal_are_sent_on_start(tmp_path: Path) -> None:
     with PublicationJournal(str(tmp_path / "pub.journal")) as journal:
         for i in range(3):
-            journal.queue_message(json.dumps(i).encode(), [("_id", b"x")], topic="old-topic")
+            journal.queue_message(json.dumps(i).encode(), "old-topic", [("_id", b"x")])
     fake = FakeProducer()
     with _producer(tmp_path, fake):
         pass

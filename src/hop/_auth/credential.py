@@ -52,6 +52,25 @@ class SASLMethod(enum.Enum):
 
 _PROTOCOLS = ("SASL_SSL", "SASL_PLAINTEXT")
 
+# SCRAM-SHA-1 is a valid mechanism for HTTP SCRAM (RFC 7804), which hop-client accepts
+# in a credential, but librdkafka (so Kafka through it) does not implement it.
+_HTTP_ONLY_MECHANISMS = ("SCRAM-SHA-1",)
+
+
+def _canonical_mechanism(value: SASLMethod | str) -> str:
+    """The mechanism's standard name (``"SCRAM-SHA-256"``) for any accepted spelling.
+
+    Raises
+    ------
+    ConfigurationError
+        Not a known mechanism.
+    """
+    if isinstance(value, str):
+        name = value.strip().upper().replace("_", "-")
+        if name in _HTTP_ONLY_MECHANISMS:
+            return name
+    return str(SASLMethod.parse(value))
+
 
 class Auth:
     """A credential for a Kafka broker.
@@ -68,7 +87,9 @@ class Auth:
         Whether to encrypt the connection with TLS (``SASL_SSL``); default True.
     method : SASLMethod or str, optional
         The SASL mechanism. Default SCRAM-SHA-512, or OAUTHBEARER when a
-        ``token_endpoint`` is given.
+        ``token_endpoint`` is given. A name may be spelt with ``-`` or ``_``;
+        :attr:`mechanism` returns it as given, as hop-client does. ``"SCRAM-SHA-1"``
+        is accepted for HTTP SCRAM only: librdkafka cannot use it with Kafka.
     token_endpoint : str, optional
         The OIDC token endpoint URL for OAUTHBEARER (client-credentials grant).
     ssl_ca_location : str, optional
@@ -87,10 +108,13 @@ class Auth:
     __slots__ = (
         "_explicit_ca",
         "_hostname",
+        "_mechanism",
         "_method",
         "_password",
+        "_sasl_mechanism",
         "_ssl",
         "_ssl_ca_location",
+        "_token_cache",
         "_token_endpoint",
         "_username",
     )
@@ -118,7 +142,10 @@ class Auth:
             raise ConfigurationError(f"the password of credential {user!r} must be a string")
         if method is None:
             method = SASLMethod.OAUTHBEARER if token_endpoint else SASLMethod.SCRAM_SHA_512
-        parsed = SASLMethod.parse(method)
+        canonical = _canonical_mechanism(method)
+        parsed: SASLMethod | None = (
+            None if canonical in _HTTP_ONLY_MECHANISMS else SASLMethod.parse(method)
+        )
         if parsed is SASLMethod.OAUTHBEARER and not token_endpoint:
             raise ConfigurationError(
                 f"credential {user!r} uses OAUTHBEARER but has no token_endpoint; "
@@ -129,6 +156,11 @@ class Auth:
         self._hostname = host or ""
         self._ssl = bool(ssl)
         self._method = parsed
+        # hop-client reports a mechanism given as a string exactly as given (its
+        # SASLAuth stores str(method)); the canonical name drives everything else.
+        self._mechanism = method if isinstance(method, str) else canonical
+        self._sasl_mechanism = canonical
+        self._token_cache: tuple[str, float] | None = None
         self._token_endpoint = token_endpoint or None
         self._explicit_ca = ssl_ca_location or None
         self._ssl_ca_location: str | None = (
@@ -151,14 +183,20 @@ class Auth:
         return self._hostname
 
     @property
-    def method(self) -> SASLMethod:
-        """The SASL mechanism as a :class:`SASLMethod` member."""
+    def method(self) -> SASLMethod | None:
+        """The SASL mechanism as a :class:`SASLMethod` member (None for SCRAM-SHA-1)."""
         return self._method
 
     @property
     def mechanism(self) -> str:
-        """The SASL mechanism's librdkafka name, e.g. ``"SCRAM-SHA-512"``."""
-        return str(self._method)
+        """The SASL mechanism, e.g. ``"SCRAM-SHA-512"``.
+
+        As hop-client's: the standard name, or the string passed as ``method``
+        exactly as given (``Auth(u, p, method="SCRAM_SHA_256").mechanism`` is
+        ``"SCRAM_SHA_256"``).
+        """
+        return self._mechanism
+
 
     @property
     def protocol(self) -> str:
@@ -182,13 +220,49 @@ class Auth:
 
     @property
     def is_scram(self) -> bool:
-        """Whether the mechanism is one of the SCRAM family."""
-        return self.mechanism.startswith("SCRAM-")
+        """Whether this credential uses SCRAM (SCRAM-SHA-1, -256 or -512)."""
+        return self._sasl_mechanism.startswith("SCRAM-")
 
     @property
     def is_token(self) -> bool:
-        """Whether the credential obtains OAUTHBEARER tokens."""
+        """Whether this credential uses a bearer token (OAUTHBEARER)."""
         return self._method is SASLMethod.OAUTHBEARER
+
+    @property
+    def token(self) -> str:
+        """The current access token of a token credential, fetched when needed.
+
+        Kafka connections get their tokens through librdkafka; this is for other
+        protocols (HTTP bearer authentication). A token is reused until it expires;
+        one whose lifetime the server did not state is fetched again each time.
+
+        Raises
+        ------
+        ValueError
+            This is not a token credential.
+        RuntimeError
+            (:class:`hop.errors.CredentialError`) The token could not be obtained;
+            the message says why (hop-client's messages).
+        """
+        if not self.is_token:
+            raise ValueError("Cannot extract a token from a non-token credential")
+        import time
+
+        cached = self._token_cache
+        if cached is not None and cached[1] >= time.time():
+            return cached[0]
+        token, expiry = self._fetch_token()
+        self._token_cache = (token, expiry)
+        return token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        """Obtain a new token and the time (epoch seconds) it stops being reusable."""
+        from hop._auth.token import fetch_client_credentials_token
+
+        assert self._token_endpoint is not None  # a token credential without one is refused
+        return fetch_client_credentials_token(
+            self._token_endpoint, self._username, self._password, ca_file=self._ssl_ca_location
+        )
 
     def __call__(self) -> dict[str, Any]:
         """Return the librdkafka settings for this credential (as upstream's Auth did)."""
@@ -201,7 +275,7 @@ class Auth:
             self._username,
             self._password,
             self._hostname,
-            self._method,
+            self._sasl_mechanism,
             self._ssl,
             self._ssl_ca_location,
             self._token_endpoint,
@@ -236,7 +310,8 @@ class Auth:
             "username": self._username,
             "password": self._password,
             "protocol": self.protocol,
-            "mechanism": self.mechanism,
+            # The standard name, which hop-client reads back whatever the spelling given.
+            "mechanism": self._sasl_mechanism,
         }
         if self._hostname:
             record["hostname"] = self._hostname

@@ -95,7 +95,9 @@ def read_csv_credentials(path: str, make: Callable[..., _A]) -> list[_A]:
                         values["password"],
                         host=values.get("hostname", ""),
                         ssl=protocol == "SASL_SSL",
-                        method=values.get("mechanism") or None,
+                        # As hop-client's import: SASLMethod member spelling, which
+                        # Auth.mechanism then reports ("SCRAM_SHA_256").
+                        method=values.get("mechanism", "").replace("-", "_") or None,
                         ssl_ca_location=values.get("ssl_ca_location") or None,
                         token_endpoint=values.get("token_endpoint") or None,
                     )

@@ -348,7 +348,14 @@ class AvroBlob(MessageModel):
         assert isinstance(other, AvroBlob)
         return bool(self.content == other.content)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable content
+    def __hash__(self) -> int:
+        # Content is mutable; hop-client raises this rather than Python's TypeError.
+        raise NotImplementedError("AvroBlob objects are not hashable")
+
+    @classmethod
+    def _from_stream(cls, data: bytes) -> AvroBlob:
+        """Decode a message read from a stream: any number of records is accepted."""
+        return cls._read(bytes(data), None)
 
     def __bytes__(self) -> bytes:
         records = [self.content] if self.single_record else list(self.content)
@@ -392,7 +399,7 @@ class AvroBlob(MessageModel):
         return cls(content=records, schema=schema, single_record=False)
 
     @classmethod
-    def deserialize(cls, data: bytes, single_record: bool | None = None) -> AvroBlob:
+    def deserialize(cls, data: bytes, single_record: bool | None = True) -> AvroBlob:
         """Decode an Avro object container.
 
         Parameters
@@ -400,9 +407,10 @@ class AvroBlob(MessageModel):
         data : bytes
             The container.
         single_record : bool or None
-            ``None`` (default): one record gives that record as ``content``, any other
-            number a list. ``True``: exactly one record is required. ``False``: always a
-            list.
+            ``True`` (the default, as hop-client): exactly one record is required, and
+            is the ``content``. ``False``: always a list. ``None``: one record gives
+            that record, any other number a list (what a stream reader uses, so that
+            a message of several records is received rather than refused).
 
         Raises
         ------
@@ -414,7 +422,7 @@ class AvroBlob(MessageModel):
         return cls._read(bytes(data), single_record)
 
     @classmethod
-    def load(cls, blob_input: Any, single_record: bool | None = None) -> AvroBlob:
+    def load(cls, blob_input: Any, single_record: bool | None = True) -> AvroBlob:
         """Create a blob message from input Avro data.
 
         Parameters
@@ -435,7 +443,7 @@ class AvroBlob(MessageModel):
             return cls._read(_read_bytes(blob_input, "AvroBlob"), single_record)
 
     @classmethod
-    def load_file(cls, filename: str, single_record: bool | None = None) -> AvroBlob:
+    def load_file(cls, filename: str, single_record: bool | None = True) -> AvroBlob:
         """Create a new message model from an Avro container file."""
         with open(filename, "rb") as f, _naming(str(filename)):
             return cls._read(f.read(), single_record)

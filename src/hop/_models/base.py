@@ -94,13 +94,43 @@ def _read_text(input_: Any, what: str) -> str:
     return _decode_utf8(_read_bytes(input_, what), what)
 
 
+class _JSONError(SerializationError, json.JSONDecodeError):
+    """Input that is not JSON: also the ``json.JSONDecodeError`` hop-client's models raise.
+
+    Code written for upstream catches ``json.JSONDecodeError`` from ``JSONBlob.load``,
+    ``ExternalMessage.load`` and the models' ``deserialize``; ``msg``, ``doc``, ``pos``,
+    ``lineno`` and ``colno`` are the decoder's.
+    """
+
+    _DECODER_FIELDS = ("msg", "doc", "pos", "lineno", "colno")
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: bytes | None = None,
+        source: str | None = None,
+        position: str | None = None,
+    ) -> None:
+        # json.JSONDecodeError's own __init__ wants (msg, doc, pos); the fields are set
+        # by _json_error, or copied by _naming.
+        ValueError.__init__(self, message)
+        self.raw = raw
+        self.source = source
+        self.position = position
+        self.msg, self.doc, self.pos, self.lineno, self.colno = message, "", 0, 1, 1
+
+
 def _json_error(exc: json.JSONDecodeError, data: bytes | str, what: str) -> SerializationError:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    return SerializationError(
+    err = _JSONError(
         f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
         raw=raw,
         position=f"line {exc.lineno}, column {exc.colno}",
     )
+    for name in _JSONError._DECODER_FIELDS:
+        setattr(err, name, getattr(exc, name))
+    return err
 
 
 def _one_shot_encoder() -> Any:
@@ -209,9 +239,10 @@ def _naming(source: str | None) -> Iterator[None]:
     except SerializationError as exc:
         if source is None or exc.source is not None:
             raise
-        raise type(exc)(
-            f"{source}: {exc}", raw=exc.raw, source=source, position=exc.position
-        ) from exc
+        named = type(exc)(f"{source}: {exc}", raw=exc.raw, source=source, position=exc.position)
+        for name in _JSONError._DECODER_FIELDS if isinstance(exc, _JSONError) else ():
+            setattr(named, name, getattr(exc, name))
+        raise named from exc
 
 
 # -- the protocol ---------------------------------------------------------------------
@@ -447,8 +478,8 @@ class ExternalMessage(MessageModel):
         return cls(url=obj["url"])
 
     @classmethod
-    def load(cls, input_: Any) -> ExternalMessage:
+    def load(cls, input: Any) -> ExternalMessage:
         """Create an external message reference from JSON text ``{"url": ...}``."""
-        with _naming(_source_of(input_)):
-            text = _read_text(input_, "external message reference")
+        with _naming(_source_of(input)):
+            text = _read_text(input, "external message reference")
             return cls._from_json(_loads_json(text, "external message reference"), None)

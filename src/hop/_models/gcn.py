@@ -221,10 +221,10 @@ class GCNTextNotice(MessageModel):
         return cls(raw=raw, fields=fields)
 
     @classmethod
-    def load(cls, input_: Any) -> GCNTextNotice:
-        """Create a notice from a file object, bytes or str."""
-        with _naming(_source_of(input_)):
-            return cls.deserialize(_read_bytes(input_, "GCN text notice"))
+    def load(cls, input: Any) -> GCNTextNotice:
+        """Create a notice from a file object, bytes or str (upstream's parameter name)."""
+        with _naming(_source_of(input)):
+            return cls.deserialize(_read_bytes(input, "GCN text notice"))
 
     @classmethod
     def load_file(cls, filename: str) -> GCNTextNotice:

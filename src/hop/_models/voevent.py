@@ -15,9 +15,11 @@ build the dicts costs more than expat's callbacks (numbers in ``bench/bench_mode
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
 
@@ -177,6 +179,15 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+# The attributes of the VOEvent 2.0 schema (VOEvent-v2.0.xsd); every other name is an
+# element.
+_ATTRIBUTES = frozenset({
+    "cite", "coord_system_id", "dataType", "expires", "id", "importance", "ivorn",
+    "meaning", "mimetype", "name", "probability", "relation", "role", "type", "ucd",
+    "unit", "uri", "utype", "value", "version",
+})  # fmt: skip
+
+
 @dataclass
 class VOEvent(MessageModel):
     """Defines a VOEvent 2.0 structure.
@@ -207,12 +218,64 @@ class VOEvent(MessageModel):
     )  # fmt: skip
 
     @staticmethod
-    def dict_factory(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        """Build a dict from ``items``, leaving out keys that start with ``_``."""
-        return {k: v for k, v in items if not k.startswith("_")}
+    def dict_factory(input: list[tuple[str, Any]]) -> dict[str, Any]:
+        """Build a dict from ``(key, value)`` pairs, leaving out keys that start with ``_``."""
+        # Parameter names here and below are upstream's, for callers that pass them
+        # by keyword.
+        return {k: v for k, v in input if not k.startswith("_")}
 
     def __str__(self) -> str:
         return json.dumps(asdict(self, dict_factory=self.dict_factory), indent=2)
+
+    # hop-client's helpers for turning the field dictionaries back into xmltodict's
+    # form (attributes prefixed with "@"); kept public because they were.
+
+    @staticmethod
+    def is_attribute(key: str) -> bool:
+        """Whether ``key`` names an XML attribute (rather than an element) in VOEvent 2.0.
+
+        The schema never uses one name for both.
+        """
+        return key in _ATTRIBUTES
+
+    @classmethod
+    def label_attributes_list(cls, d: list[Any], attr_prefix: str = "@") -> None:
+        """Prefix the attribute keys of the dictionaries in ``d``, recursively, in place."""
+        for item in d:
+            if isinstance(item, dict):
+                cls.label_attributes_dict(item, attr_prefix=attr_prefix)
+            elif isinstance(item, list):
+                cls.label_attributes_list(item, attr_prefix=attr_prefix)
+
+    @classmethod
+    def label_attributes_dict(cls, d: dict[str, Any], attr_prefix: str = "@") -> None:
+        """Prefix the attribute keys of ``d`` (and of what it holds) with ``attr_prefix``.
+
+        ``d`` is changed in place, so that ``xmltodict.unparse`` restores attributes.
+        """
+        for value in d.values():
+            if isinstance(value, dict):
+                cls.label_attributes_dict(value, attr_prefix=attr_prefix)
+            elif isinstance(value, list):
+                cls.label_attributes_list(value, attr_prefix=attr_prefix)
+        for key in [k for k in d if cls.is_attribute(k)]:
+            d[attr_prefix + key] = d.pop(key)
+
+    @staticmethod
+    def ensure_bytes(data_source: Any) -> Any:
+        """Read a string, a file object or a generator of chunks into one value.
+
+        A string is encoded as UTF-8; a file object gives what its ``read()`` returns
+        (text for a text file, as with hop-client); a generator's byte chunks are
+        joined. Anything else is returned unchanged.
+        """
+        if isinstance(data_source, str):
+            return data_source.encode("utf-8")
+        if hasattr(data_source, "read"):
+            return data_source.read()
+        if inspect.isgenerator(data_source):
+            return b"".join(cast("Iterator[bytes]", data_source))
+        return data_source
 
     def __bytes__(self) -> bytes:
         if not self._raw:
@@ -281,15 +344,15 @@ class VOEvent(MessageModel):
         return event
 
     @classmethod
-    def deserialize(cls, data: bytes) -> VOEvent:
-        """Build a VOEvent from received bytes: XML, or the legacy JSON form.
+    def deserialize(cls, raw: bytes | str) -> VOEvent:
+        """Build a VOEvent from received bytes (or text): XML, or the legacy JSON form.
 
         Raises
         ------
         hop.errors.SerializationError
-            If ``data`` is neither a VOEvent XML document nor a legacy JSON VOEvent.
+            If ``raw`` is neither a VOEvent XML document nor a legacy JSON VOEvent.
         """
-        raw = bytes(data)
+        raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
         try:
             return cls._parse(raw, "VOEvent")
         except SerializationError:

@@ -258,21 +258,22 @@ class PublicationJournal:
     def queue_message(
         self,
         message: bytes,
-        headers: Sequence[tuple[Any, Any]] | None = None,
-        *,
         topic: str | None = None,
+        headers: Sequence[tuple[Any, Any]] | None = None,
         key: str | bytes | None = None,
     ) -> int:
         """Record a message which is to be sent.
+
+        The arguments are in hop-client's order: ``(message, topic, headers, key)``.
 
         Parameters
         ----------
         message : bytes
             The encoded message.
-        headers : list of (str, bytes), optional
-            Kafka headers to send with it.
         topic : str, optional
             Destination topic (``None``: the producer's default).
+        headers : list of (str, bytes), optional
+            Kafka headers to send with it.
         key : str or bytes, optional
             Kafka message key.
 
@@ -311,19 +312,22 @@ class PublicationJournal:
             return self._fresh.popleft()
         return None
 
-    def get_next_message_to_send(self) -> tuple[int, bytes, list[tuple[str, bytes | None]]] | None:
+    def get_next_message_to_send(
+        self,
+    ) -> tuple[int, bytes, str | None, list[tuple[str, bytes | None]], bytes | None] | None:
         """Fetch the next message to send and mark it in flight.
 
         Returns
         -------
         tuple or None
-            ``(sequence number, message, headers)``, or None when nothing is queued.
+            ``(sequence number, message, topic, headers, key)`` (hop-client's shape;
+            topic None means the producer's default), or None when nothing is queued.
         """
         taken = self._take(1)
         if not taken:
             return None
         msg = taken[0]
-        return msg.seq, msg.value, list(msg.headers)
+        return msg.seq, msg.value, msg.topic, list(msg.headers), msg.key
 
     def has_messages_to_send(self) -> bool:
         """Whether messages are waiting to be sent (never sent, or requeued)."""
@@ -334,6 +338,11 @@ class PublicationJournal:
         """Whether a send was started for some message and has not finished."""
         with self._lock:
             return bool(self._in_flight)
+
+    def topics_with_messages_in_flight(self) -> set[str | None]:
+        """The topics for which at least one message is in flight (None: the default)."""
+        with self._lock:
+            return {self._live[seq].topic for seq in self._in_flight}
 
     def _counts(self) -> tuple[int, int]:
         # Read without the lock: the sender asks on every loop, and each len() is atomic.
@@ -447,7 +456,19 @@ class PublicationJournal:
             The message's sequence number, from :meth:`get_next_message_to_send`.
         lock : context manager, optional
             Held while the callback updates the journal.
+
+        Raises
+        ------
+        RuntimeError
+            (:class:`hop.errors.StateError`) The message is not in flight, as
+            hop-client's docstring says.
         """
+        with self._lock:
+            if seq_num not in self._in_flight:
+                raise StateError(
+                    "Cannot produce a delivery callback for message with sequence number "
+                    f"{seq_num} which is not in flight (journal {self.journal_path})"
+                )
         guard = PublicationJournal.NullLock() if lock is None else lock
 
         def on_delivery(err: Any, msg: Any) -> None:

@@ -50,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "list":
         auth.list_credentials()
     elif args.action == "add":
-        added = auth.add_credential(args)
-        for cred in added:
-            print(f"Stored credential {cred._describe()}")
+        # Nothing on standard output, as hop-client: what was stored is logged.
+        auth.add_credential(args)
     elif args.action == "remove":
         removed = auth.delete_credential(args.name)
-        print(f"Removed credential {removed._describe()}")
+        logger.info("removed credential %s", removed._describe())
     return 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from hop.cli import add_logging_opts, set_up_logger
 from hop.configure import Config
+
+logger = logging.getLogger("hop")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         for name, value in load_config().asdict().items():
             print(f"{name}: {value}")
     elif args.action == "set":
+        # Nothing on standard output, as hop-client: the change is logged.
         stored = write_config_value(args.name, args.value)
-        print(f"{args.name}: {getattr(stored, args.name)}")
+        logger.info("wrote %s = %s to %s", args.name, getattr(stored, args.name),
+                    get_config_path("general"))
     return 0

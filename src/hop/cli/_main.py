@@ -67,6 +67,32 @@ _HINT_NO_CREDENTIAL = (
 )
 
 
+_NO_CREDENTIAL_ADVICE = """
+No valid credential data found
+You can get a credential from https://my.hop.scimma.org
+To load your credential, run `hop auth add`
+"""
+
+
+def check_auth_data(prog_name: str = "hop") -> None:
+    """After a usage error, advise on getting a credential when none can be loaded.
+
+    hop-client prints this advice on standard output whenever its command line is
+    not understood (bare ``hop`` included), and an unusable credential file's error
+    on standard error first. (It also prints it after ``--help``; skyhop does not,
+    as help is not an error.)
+    """
+    from hop import auth
+
+    try:
+        auth.load_auth()  # a module attribute, so that tests may patch it
+    except FileNotFoundError:
+        print(_NO_CREDENTIAL_ADVICE)
+    except Exception as exc:  # any unusable store gets the advice too
+        print(f"{prog_name}: {exc}", file=sys.stderr)
+        print(_NO_CREDENTIAL_ADVICE)
+
+
 def top_parser() -> argparse.ArgumentParser:
     """The ``hop`` program's own parser: options and the command's name."""
     lines = [f"  {name:<12} {cmd.summary}" for name, cmd in COMMANDS.items()]
@@ -76,7 +102,11 @@ def top_parser() -> argparse.ArgumentParser:
         epilog="commands:\n" + "\n".join(lines) + "\n\nRun `hop <command> --help` for details.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"hop version {hop.__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"hop version {hop.__version__} (skyhop {hop.__skyhop_version__})",
+    )
     parser.add_argument(
         "-d", "--debug", action="store_true", help="Show the traceback of an error."
     )
@@ -183,7 +213,10 @@ def run(argv: list[str] | None = None) -> int:
     try:
         ns = top.parse_args(argv)
     except SystemExit as exc:
-        return _exit_status(exc)
+        status = _exit_status(exc)
+        if status != EXIT_OK:
+            check_auth_data(top.prog)
+        return status
     command = COMMANDS[ns.command]
     rest: list[str] = ns.args
     debug = bool(ns.debug)

@@ -35,8 +35,15 @@ def runtime_requirements() -> list[str]:
 
 
 def package_versions() -> list[tuple[str, str]]:
-    """Return ``(name, version)`` for skyhop, its runtime dependencies, and librdkafka."""
-    found: list[tuple[str, str]] = []
+    """Return ``(name, version)`` for the API level, skyhop, its dependencies, librdkafka.
+
+    The first line is ``hop-client==0.13.0``, the hop-client API level implemented
+    (``hop.__version__``), for scripts that detect features from hop-client's own
+    first line.
+    """
+    import hop
+
+    found: list[tuple[str, str]] = [("hop-client", hop.__version__)]
     for name in [_DISTRIBUTION, *runtime_requirements()]:
         try:
             found.append((name, metadata.version(name)))

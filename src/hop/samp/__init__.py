@@ -1,6 +1,7 @@
 """SAMP (IVOA Simple Application Messaging Protocol 1.3): a hub and clients.
 
-A replacement for ``astropy.samp`` / ``pyvo.samp`` with the same public names::
+A replacement for ``astropy.samp`` / ``pyvo.samp`` with the same public names (pyvo's
+``connection``, ``send_table_to`` and the other helpers included)::
 
     from hop.samp import SAMPHubServer, SAMPIntegratedClient
 
@@ -25,22 +26,38 @@ from hop.samp._constants import (
 
 __all__ = [
     "SAFE_MTYPES",
+    "SAMP_ICON",
     "SAMP_STATUS_ERROR",
     "SAMP_STATUS_OK",
     "SAMP_STATUS_WARNING",
+    "Conf",
     "SAMPClient",
     "SAMPClientError",
     "SAMPHubError",
     "SAMPHubProxy",
     "SAMPHubServer",
     "SAMPIntegratedClient",
+    "SAMPMsgReplierWrapper",
     "SAMPProxyError",
     "SAMPProxyTimeoutError",
     "SAMPWarning",
+    "SAMPXXEServerProxy",
+    "WebProfileDialog",
+    "accessible_table",
+    "conf",
+    "connection",
+    "find_client_id",
+    "safe_xmlrpc_loads",
+    "send_image_to",
+    "send_product_to",
+    "send_spectrum_to",
+    "send_table_to",
 ]
 
 if TYPE_CHECKING:
     from hop.samp._client import SAMPClient
+    from hop.samp._conf import Conf, conf
+    from hop.samp._dialog import WebProfileDialog
     from hop.samp._errors import (
         SAMPClientError,
         SAMPHubError,
@@ -51,6 +68,18 @@ if TYPE_CHECKING:
     from hop.samp._hub import SAMPHubServer
     from hop.samp._hub_proxy import SAMPHubProxy
     from hop.samp._integrated import SAMPIntegratedClient
+    from hop.samp._utils import SAMPMsgReplierWrapper, SAMPXXEServerProxy, safe_xmlrpc_loads
+    from hop.samp._vo_helpers import (
+        accessible_table,
+        connection,
+        find_client_id,
+        send_image_to,
+        send_product_to,
+        send_spectrum_to,
+        send_table_to,
+    )
+
+    SAMP_ICON: bytes
 
 _LAZY = {
     "SAMPClient": "hop.samp._client",
@@ -62,10 +91,30 @@ _LAZY = {
     "SAMPProxyError": "hop.samp._errors",
     "SAMPProxyTimeoutError": "hop.samp._errors",
     "SAMPWarning": "hop.samp._errors",
+    "Conf": "hop.samp._conf",
+    "conf": "hop.samp._conf",
+    "WebProfileDialog": "hop.samp._dialog",
+    "SAMPMsgReplierWrapper": "hop.samp._utils",
+    "SAMPXXEServerProxy": "hop.samp._utils",
+    "safe_xmlrpc_loads": "hop.samp._utils",
+    "accessible_table": "hop.samp._vo_helpers",
+    "connection": "hop.samp._vo_helpers",
+    "find_client_id": "hop.samp._vo_helpers",
+    "send_image_to": "hop.samp._vo_helpers",
+    "send_product_to": "hop.samp._vo_helpers",
+    "send_spectrum_to": "hop.samp._vo_helpers",
+    "send_table_to": "hop.samp._vo_helpers",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "SAMP_ICON":  # drawn on first use, not at import
+        from hop.samp._icon import samp_icon
+
+        globals()[name] = icon = samp_icon()
+        return icon
+    if name == "hub_script":  # the submodule, as ``from hop.samp import hub_script``
+        return importlib.import_module("hop.samp.hub_script")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hop.samp' has no attribute {name!r}")

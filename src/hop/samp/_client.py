@@ -20,7 +20,7 @@ from hop.samp._errors import SAMPClientError, SAMPHubError, SAMPWarning
 from hop.samp._http import Request, Response, RPCServer, xmlrpc_reply
 from hop.samp._hub_proxy import SAMPHubProxy
 from hop.samp._registry import mtype_subtypes
-from hop.samp._xmlrpc import server_ssl_context, to_samp
+from hop.samp._xmlrpc import outgoing, server_ssl_context
 
 __all__ = ["SAMPClient"]
 
@@ -55,6 +55,10 @@ class SAMPClient:
         Serve callbacks over TLS (needs ``cert_file``).
     key_file, cert_file, cert_reqs, ca_certs, ssl_version :
         TLS settings of the callback server.
+    samp_strings : bool
+        Send metadata and subscriptions as SAMP strings (numbers and booleans as
+        text), as strict hubs such as JSAMP's require. By default values keep their
+        XML-RPC types, as astropy's client sends them.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class SAMPClient:
         cert_reqs: int = ssl.CERT_NONE,
         ca_certs: str | None = None,
         ssl_version: int | None = None,
+        samp_strings: bool = False,
     ) -> None:
         if not https and (key_file or cert_file or ca_certs or ssl_version is not None):
             raise SAMPClientError(
@@ -90,6 +95,7 @@ class SAMPClient:
         self._addr = addr or "127.0.0.1"
         self._port = port
         self._callable = callable
+        self._outgoing = outgoing(samp_strings)
         self._ssl = server_ssl_context(
             https,
             key_file=key_file,
@@ -229,7 +235,7 @@ class SAMPClient:
             self._metadata.update(metadata)
         if self._registered:
             self.hub.declare_metadata(
-                self.get_private_key(), to_samp(self._metadata, where="metadata")
+                self.get_private_key(), self._outgoing(self._metadata, where="metadata")
             )
 
     def declare_subscriptions(self, subscriptions: Mapping[str, Any] | None = None) -> None:
@@ -254,7 +260,7 @@ class SAMPClient:
             subs.update(self._extra_subscriptions)
         if self._registered:
             self.hub.declare_subscriptions(
-                self.get_private_key(), to_samp(subs, where="subscriptions")
+                self.get_private_key(), self._outgoing(subs, where="subscriptions")
             )
 
     # -- bindings ---------------------------------------------------------------------
@@ -425,7 +431,7 @@ class SAMPClient:
                 "samp.result": {"value": ""},
                 "samp.error": {"samp.errortxt": f"environment variable {name!r} is not set"},
             }
-        self.hub.reply(private_key, msg_id, to_samp(response))
+        self.hub.reply(private_key, msg_id, response)
 
     def _gone_handler(self, private_key: str, sender_id: str, mtype: str, params: Any,
                       extra: Any) -> None:

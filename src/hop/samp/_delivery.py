@@ -29,6 +29,7 @@ logger = logging.getLogger("hop.samp.hub")
 
 _MAX_PULL_WAIT_S = 600.0
 _PULL_QUEUE_LIMIT = 4096
+_RETRY_PAUSE_S = 0.01
 
 
 class Outbox:
@@ -125,7 +126,7 @@ class Outbox:
                     method, args = self._items.popleft()
                     self._busy = True
                 try:
-                    getattr(proxy, f"samp.client.{method}")(key, *args)
+                    self._call(proxy, method, key, args)
                     failures = 0
                 except xmlrpc.client.Fault as fault:
                     # The client is alive; it refused this one message.
@@ -156,6 +157,25 @@ class Outbox:
         finally:
             proxy("close")()
 
+
+    def _call(self, proxy: Any, method: str, key: str, args: tuple[Any, ...]) -> None:
+        # A refused or reset connection is retried (conf.n_retries attempts in all,
+        # as astropy's hub does), so a client restarting its server loses nothing;
+        # a timeout is not: the client is there but stuck, and each try would wait.
+        from hop.samp._conf import conf
+
+        attempts = conf.n_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                getattr(proxy, f"samp.client.{method}")(key, *args)
+                return
+            except ConnectionError:
+                proxy("close")()
+                if attempt == attempts:
+                    raise
+                with self._cond:
+                    if self._cond.wait_for(lambda: self._closed, _RETRY_PAUSE_S):
+                        raise
 
 class PullBox:
     """Callbacks waiting for a Web Profile client's ``pullCallbacks``."""

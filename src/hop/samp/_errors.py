@@ -15,6 +15,7 @@ that catches ``Fault`` or reads ``faultCode``/``faultString`` keeps working.
 from __future__ import annotations
 
 import xmlrpc.client
+from typing import Any
 
 from hop.errors import HopWarning, SAMPError
 
@@ -38,7 +39,7 @@ class SAMPHubError(SAMPError):
         Fault code used when this error is sent over XML-RPC (1 = generic).
     """
 
-    def __init__(self, message: str, *, code: int = 1) -> None:
+    def __init__(self, message: str = "", *, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
 
@@ -56,12 +57,16 @@ class SAMPProxyError(SAMPError, xmlrpc.client.Fault):
         The fault code the hub sent.
     faultString : str
         The hub's explanation.
+    **extra
+        Further attributes, as :class:`xmlrpc.client.Fault` takes them.
     """
 
-    def __init__(self, faultCode: int, faultString: str) -> None:
+    def __init__(self, faultCode: int, faultString: str, **extra: Any) -> None:
         SAMPError.__init__(self, faultString)
         self.faultCode = faultCode
         self.faultString = faultString
+        # Fault's own __init__ is skipped (SAMPError's runs instead): keep its extras.
+        self.__dict__.update(extra)
 
     def __str__(self) -> str:
         return f"SAMP hub fault {self.faultCode}: {self.faultString}"

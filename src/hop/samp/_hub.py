@@ -70,13 +70,17 @@ class SAMPHubServer:
     client_timeout : float
         Eject clients silent for this many seconds (0 = never).
     mode : {'single', 'multiple'}
-        ``'multiple'`` writes ``~/.samp-1/samp-hub-<id>`` instead of the main lockfile.
+        ``'multiple'`` writes ``~/.samp-1/samp-hub-<UUID>`` instead of the main
+        lockfile, so several hubs run at once (astropy's multi-instance mode).
     label : str
         Written as ``hub.label`` and used as the hub's description.
     web_profile : bool
         Also serve the Web Profile.
-    web_profile_dialog : None
-        astropy's GUI consent object is not supported: pass ``web_consent`` instead.
+    web_profile_dialog : WebProfileDialog, optional
+        An object with astropy's consent-dialog interface (see
+        :class:`~hop.samp.WebProfileDialog`): the hub sets its ``queue_request`` and
+        ``queue_result`` and asks it about each Web Profile registration. Give this
+        or ``web_consent``, not both; with neither, Web registrations are refused.
     web_port : int
         Web Profile port (21012 by the standard; 0 picks a free one).
     pool_size : int
@@ -139,10 +143,11 @@ class SAMPHubServer:
         if mode not in ("single", "multiple"):
             raise ValueError(f"mode must be 'single' or 'multiple', not {mode!r}")
         if web_profile_dialog is not None:
-            raise SAMPHubError(
-                "web_profile_dialog (astropy's GUI consent queue) is not supported; "
-                "pass web_consent=callable(info) -> bool"
-            )
+            if web_consent is not None:
+                raise ValueError("pass web_profile_dialog or web_consent, not both")
+            from hop.samp._dialog import dialog_consent
+
+            web_consent = dialog_consent(web_profile_dialog)
         if addr not in (None, "127.0.0.1", "localhost", "::1"):
             raise ValueError(f"addr={addr!r}: the hub only listens on loopback")
         if timeout < 0 or client_timeout < 0:
@@ -183,6 +188,7 @@ class SAMPHubServer:
         self._lock = threading.RLock()
         self._state = State.CREATED
         self._stop_event = threading.Event()
+        self._stopped = threading.Event()
         self._std: RPCServer | None = None
         self._web: RPCServer | None = None
         self._housekeeper: threading.Thread | None = None
@@ -355,9 +361,19 @@ class SAMPHubServer:
             If a thread did not stop within its timeout (it is named).
         """
         with self._lock:
-            if self._state is not State.RUNNING:
+            if self._state is State.STOPPING:
+                stopped = self._stopped
+            elif self._state is not State.RUNNING:
                 return
-            self._state = State.STOPPING
+            else:
+                self._state = State.STOPPING
+                self._stopped = threading.Event()
+                stopped = None
+        if stopped is not None:
+            # Another thread (say the idle timeout's) is stopping the hub: return when
+            # it has finished, lockfile removed, as if this call had done it.
+            stopped.wait(_SHUTDOWN_FLUSH_S + 4 * _JOIN_TIMEOUT_S)
+            return
         methods = self._methods
         methods.broadcast(C.MTYPE_SHUTDOWN, {})
         deadline = time.monotonic() + _SHUTDOWN_FLUSH_S
@@ -380,6 +396,7 @@ class SAMPHubServer:
             self._state = State.STOPPED
             if self._secret_arg is None:
                 self._secret = secrets.token_hex(16)
+            self._stopped.set()
         report_stuck_threads("SAMP hub", stuck, _JOIN_TIMEOUT_S, category=SAMPWarning)
         logger.info("SAMP hub stopped")
 

@@ -36,7 +36,7 @@ from hop.samp._registry import (
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["HubMethods", "dispatch_keyed", "dispatch_profile"]
+__all__ = ["HubMethods", "UrlTracker", "dispatch_keyed", "dispatch_profile"]
 
 logger = logging.getLogger("hop.samp.hub")
 traffic = logging.getLogger("hop.samp.traffic")
@@ -54,6 +54,57 @@ def _parse_timeout(value: Any) -> float:
     if math.isnan(timeout):
         raise SAMPHubError("timeout must be a number of seconds, not NaN")
     return timeout
+
+
+_URL_SCHEMES = ("http://", "https://", "file:", "ftp://")
+_MAX_TRACKED_URLS = 10_000
+
+
+class UrlTracker:
+    """URLs that desktop (Standard Profile) clients mentioned in what they sent.
+
+    The Web Profile's URL translator serves such a URL to a browser client even when
+    it is local (a ``file:`` URL or a loopback host): a desktop client offered it to
+    the others. Nothing a Web client sends is noted, so a page cannot unlock a URL by
+    naming it. The oldest entries go first past :data:`_MAX_TRACKED_URLS`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._urls: dict[str, None] = {}  # insertion-ordered set
+
+    def note(self, sender: ClientRecord, value: Any) -> None:
+        """Remember the URLs found anywhere in ``value`` if ``sender`` is not a Web client."""
+        if sender.profile == WEB:
+            return
+        found: list[str] = []
+        _collect_urls(value, found, depth=0)
+        if not found:
+            return
+        with self._lock:
+            for url in found:
+                self._urls.pop(url, None)
+                self._urls[url] = None
+            while len(self._urls) > _MAX_TRACKED_URLS:
+                del self._urls[next(iter(self._urls))]
+
+    def __contains__(self, url: object) -> bool:
+        with self._lock:
+            return url in self._urls
+
+
+def _collect_urls(value: Any, out: list[str], depth: int) -> None:
+    if depth > 32:  # SAMP values nest, but not without bound
+        return
+    if isinstance(value, str):
+        if value.startswith(_URL_SCHEMES):
+            out.append(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _collect_urls(item, out, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_urls(item, out, depth + 1)
 
 
 class HubMethods:
@@ -96,6 +147,8 @@ class HubMethods:
         self._boxes: dict[str, Outbox | PullBox] = {}
         self.last_activity = time.monotonic()
         """When a client last called the hub (``time.monotonic()``)."""
+        self.urls = UrlTracker()
+        """URLs desktop clients mentioned, which the Web Profile's translator serves."""
 
     def touch(self) -> None:
         """Note hub activity (for the inactivity timeout)."""
@@ -177,6 +230,7 @@ class HubMethods:
 
     def op_declare_metadata(self, me: ClientRecord, metadata: Any) -> str:
         self.registry.declare_metadata(me.private_key, metadata)
+        self.urls.note(me, metadata)
         self.broadcast(C.MTYPE_METADATA, {"id": me.public_id, "metadata": dict(metadata)})
         return ""
 
@@ -214,6 +268,7 @@ class HubMethods:
 
     def op_notify(self, me: ClientRecord, recipient_id: Any, message: Any) -> str:
         mtype = check_message(message)
+        self.urls.note(me, message)
         recipient = self._target(me, recipient_id, mtype)
         traffic.info("notify %s -> %s %s", me.public_id, recipient.public_id, message)
         self.deliver(recipient, "receiveNotification", (me.public_id, message))
@@ -221,6 +276,7 @@ class HubMethods:
 
     def op_notify_all(self, me: ClientRecord, message: Any) -> list[str]:
         mtype = check_message(message)
+        self.urls.note(me, message)
         recipients = self._targets(me, mtype)
         traffic.info("notifyAll %s -> %s %s", me.public_id, [r.public_id for r in recipients],
                      message)
@@ -230,6 +286,7 @@ class HubMethods:
 
     def op_call(self, me: ClientRecord, recipient_id: Any, msg_tag: Any, message: Any) -> str:
         mtype = check_message(message)
+        self.urls.note(me, message)
         if not isinstance(msg_tag, str):
             raise SAMPHubError(f"msg-tag must be a string, not {msg_tag!r}")
         recipient = self._target(me, recipient_id, mtype)
@@ -240,6 +297,7 @@ class HubMethods:
 
     def op_call_all(self, me: ClientRecord, msg_tag: Any, message: Any) -> dict[str, str]:
         mtype = check_message(message)
+        self.urls.note(me, message)
         if not isinstance(msg_tag, str):
             raise SAMPHubError(f"msg-tag must be a string, not {msg_tag!r}")
         ids: dict[str, str] = {}
@@ -255,6 +313,7 @@ class HubMethods:
         self, me: ClientRecord, recipient_id: Any, message: Any, timeout: Any
     ) -> Any:
         mtype = check_message(message)
+        self.urls.note(me, message)
         seconds = _parse_timeout(timeout)
         recipient = self._target(me, recipient_id, mtype)
         waiter = SyncWaiter()
@@ -274,6 +333,7 @@ class HubMethods:
     def op_reply(self, me: ClientRecord, msg_id: Any, response: Any) -> str:
         if not isinstance(response, Mapping):
             raise SAMPHubError(f"response must be a map, not {type(response).__name__}")
+        self.urls.note(me, response)
         self._reply(me, msg_id, response)
         return ""
 

@@ -11,7 +11,7 @@ from hop.samp import _constants as C
 from hop.samp._client import SAMPClient
 from hop.samp._errors import SAMPClientError, SAMPWarning
 from hop.samp._hub_proxy import SAMPHubProxy
-from hop.samp._xmlrpc import to_samp
+from hop.samp._xmlrpc import outgoing
 
 __all__ = ["SAMPIntegratedClient"]
 
@@ -26,8 +26,9 @@ def _message(mtype: str, params: dict[str, Any]) -> dict[str, Any]:
 class SAMPIntegratedClient:
     """A SAMP client and hub proxy in one, with astropy's ``SAMPIntegratedClient`` API.
 
-    Everything sent is converted to SAMP types (numbers and booleans become strings),
-    so strict hubs such as JSAMP's accept it.
+    Values are sent with their XML-RPC types, as astropy's client sends them (an int
+    arrives as an int); ``samp_strings=True`` converts them to SAMP strings instead,
+    for strict hubs such as JSAMP's.
 
     Parameters
     ----------
@@ -41,13 +42,16 @@ class SAMPIntegratedClient:
         Callback server address (loopback by default).
     port : int
         Callback server port; 0 picks a free one.
+    callable : bool
+        Whether the client receives messages.
     https : bool
         Serve callbacks over TLS (needs ``cert_file``).
     key_file, cert_file, cert_reqs, ca_certs, ssl_version :
         TLS settings of the callback server. The hub connection's TLS settings are
         passed to :meth:`connect`.
-    callable : bool
-        Whether the client receives messages.
+    samp_strings : bool
+        Send numbers and booleans as SAMP strings (``"1331"``, ``"1"``) rather than
+        as XML-RPC ints and booleans.
 
     Examples
     --------
@@ -66,15 +70,18 @@ class SAMPIntegratedClient:
         metadata: Mapping[str, Any] | None = None,
         addr: str | None = None,
         port: int = 0,
+        callable: bool = True,
+        *,
         https: bool = False,
         key_file: str | None = None,
         cert_file: str | None = None,
         cert_reqs: int = ssl.CERT_NONE,
         ca_certs: str | None = None,
         ssl_version: int | None = None,
-        callable: bool = True,
+        samp_strings: bool = False,
     ) -> None:
         self.hub = SAMPHubProxy()
+        self._outgoing = outgoing(samp_strings)
         self.client_arguments: dict[str, Any] = {
             "name": name,
             "description": description,
@@ -88,6 +95,7 @@ class SAMPIntegratedClient:
             "cert_reqs": cert_reqs,
             "ca_certs": ca_certs,
             "ssl_version": ssl_version,
+            "samp_strings": samp_strings,
         }
         # Build (and throw away) a client now so bad TLS arguments fail here, eagerly.
         SAMPClient(self.hub, **self.client_arguments)
@@ -106,12 +114,13 @@ class SAMPIntegratedClient:
         self,
         hub: Any = None,
         hub_params: Mapping[str, str] | None = None,
+        pool_size: int = 20,
+        *,
         key_file: str | None = None,
         cert_file: str | None = None,
         cert_reqs: int = ssl.CERT_NONE,
         ca_certs: str | None = None,
         ssl_version: int | None = None,
-        pool_size: int = 20,
     ) -> None:
         """Connect to the hub (this process's ``hub``, ``hub_params``, or discovery).
 
@@ -216,7 +225,7 @@ class SAMPIntegratedClient:
 
     def notify(self, recipient_id: str, message: Mapping[str, Any]) -> None:
         """Send a notification to one client."""
-        self.hub.notify(self._key(), recipient_id, to_samp(message, where="message"))
+        self.hub.notify(self._key(), recipient_id, self._outgoing(message, where="message"))
 
     def enotify(self, recipient_id: str, mtype: str, **params: Any) -> None:
         """Send notification ``mtype`` with ``params`` (``extra_kws``: extra message keys)."""
@@ -230,7 +239,7 @@ class SAMPIntegratedClient:
         SAMPWarning
             When no client received it.
         """
-        recipients = self.hub.notify_all(self._key(), to_samp(message, where="message"))
+        recipients = self.hub.notify_all(self._key(), self._outgoing(message, where="message"))
         if not recipients:
             warnings.warn(
                 f"no client is subscribed to {message.get('samp.mtype')}: nobody notified",
@@ -245,7 +254,9 @@ class SAMPIntegratedClient:
 
     def call(self, recipient_id: str, msg_tag: str, message: Mapping[str, Any]) -> str:
         """Call one client; the response comes to the function bound to ``msg_tag``."""
-        return self.hub.call(self._key(), recipient_id, msg_tag, to_samp(message, where="message"))
+        return self.hub.call(
+            self._key(), recipient_id, msg_tag, self._outgoing(message, where="message")
+        )
 
     def ecall(self, recipient_id: str, msg_tag: str, mtype: str, **params: Any) -> str:
         """Easy form of :meth:`call`."""
@@ -253,7 +264,9 @@ class SAMPIntegratedClient:
 
     def call_all(self, msg_tag: str, message: Mapping[str, Any]) -> dict[str, str]:
         """Call every subscribed client; returns recipient ID -> msg-id."""
-        return dict(self.hub.call_all(self._key(), msg_tag, to_samp(message, where="message")))
+        return dict(
+            self.hub.call_all(self._key(), msg_tag, self._outgoing(message, where="message"))
+        )
 
     def ecall_all(self, msg_tag: str, mtype: str, **params: Any) -> dict[str, str]:
         """Easy form of :meth:`call_all`."""
@@ -270,7 +283,10 @@ class SAMPIntegratedClient:
             On timeout or when the hub refuses the call.
         """
         return self.hub.call_and_wait(
-            self._key(), recipient_id, to_samp(message, where="message"), str(int(float(timeout)))
+            self._key(),
+            recipient_id,
+            self._outgoing(message, where="message"),
+            str(int(float(timeout))),
         )
 
     def ecall_and_wait(
@@ -281,7 +297,7 @@ class SAMPIntegratedClient:
 
     def reply(self, msg_id: str, response: Mapping[str, Any]) -> None:
         """Reply to call ``msg_id``."""
-        self.hub.reply(self._key(), msg_id, to_samp(response, where="response"))
+        self.hub.reply(self._key(), msg_id, self._outgoing(response, where="response"))
 
     def ereply(
         self,

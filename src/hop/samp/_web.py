@@ -7,9 +7,11 @@
   hook, it is refused. The hook runs in the registering request's own thread, so the
   Standard Profile (and other web calls) keep being served while it decides.
 * ``pullCallbacks`` long-polls up to its timeout.
-* The URL translator fetches http(s) URLs for registered web clients only, and
-  refuses ``file:`` and other schemes and any host on a loopback, private, link-local
-  or otherwise non-public address.
+* The URL translator serves registered web clients only: any URL a desktop
+  (Standard Profile) client mentioned in a message, response or its metadata (a
+  ``file:`` URL or a loopback host included), and other http(s) URLs only on public
+  hosts and while ``hop.samp.conf.use_internet`` is True. Anything else -- another
+  ``file:`` URL, a loopback, private or link-local host -- is refused.
 """
 
 from __future__ import annotations
@@ -165,15 +167,25 @@ class WebProfileApp:
         if record.profile != WEB:
             return 403, cors, b"the translator serves Web Profile clients only\n"
         target = (parse_qs(parts.query).get("ref") or [""])[0]
+        if target in self._methods.urls:
+            return self._fetch(target, cors)
+        from hop.samp._conf import conf
+
         allowed, why = is_public_url(target)
+        if allowed and not conf.use_internet:
+            allowed, why = False, "hop.samp.conf.use_internet is False"
         if not allowed:
             logger.warning("URL translator refused %r for %s: %s", target, record.public_id, why)
-            return 403, cors, f"refused: {why}\n".encode()
+            return 403, cors, f"refused: {why} (and no desktop client mentioned it)\n".encode()
+        return self._fetch(target, cors)
+
+    @staticmethod
+    def _fetch(target: str, cors: list[tuple[str, str]]) -> Response:
         try:
             with urllib.request.urlopen(target, timeout=_TRANSLATE_TIMEOUT_S) as resp:
                 body = resp.read(_TRANSLATE_LIMIT + 1)
-                ctype = resp.headers.get("Content-Type", "application/octet-stream")
-        except (urllib.error.URLError, OSError) as exc:
+                ctype = resp.headers.get("Content-Type") or "application/octet-stream"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             return 502, cors, f"fetch failed: {exc}\n".encode()
         if len(body) > _TRANSLATE_LIMIT:
             return 502, cors, b"document too large\n"
@@ -210,6 +222,7 @@ class WebProfileApp:
             "origin": request.headers.get("Origin"),
             "referer": request.headers.get("Referer"),
             "address": request.client_address[0],
+            "port": request.client_address[1],
         }
         consent = self._consent
         if consent is None:

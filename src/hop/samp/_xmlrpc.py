@@ -1,7 +1,11 @@
 """XML-RPC helpers shared by the hub and the clients.
 
+* :func:`to_xmlrpc` checks what a client sends and keeps each value's XML-RPC type
+  (an int stays an ``<int>``), as astropy's client does: SAMP's string-only rule is
+  the sender's business.
 * :func:`to_samp` turns Python values into the three SAMP types (string, list, map),
-  so that what our client sends is legal for strict hubs such as JSAMP's.
+  for senders that opt in (``samp_strings=True``) to be legal for strict hubs such as
+  JSAMP's.
 * :func:`make_ssl_context` turns the astropy-style TLS arguments into an
   :class:`ssl.SSLContext`, or refuses them clearly; :func:`server_ssl_context` does
   it for a listening server that may or may not use https.
@@ -29,7 +33,7 @@ from urllib.parse import urlsplit
 
 from hop.samp._errors import SAMPClientError, SAMPProxyError, SAMPProxyTimeoutError
 
-__all__ = ["ProxyPool", "make_ssl_context", "to_samp"]
+__all__ = ["ProxyPool", "make_ssl_context", "to_samp", "to_xmlrpc"]
 
 
 def to_samp(value: Any, *, where: str = "value") -> Any:
@@ -77,6 +81,54 @@ def to_samp(value: Any, *, where: str = "value") -> Any:
     if hasattr(value, "item") and callable(value.item):
         return to_samp(value.item(), where=where)
     raise SAMPClientError(f"{where}: {type(value).__name__} {value!r} is not a SAMP type")
+
+
+_XMLRPC_INT_MIN, _XMLRPC_INT_MAX = -(2**31), 2**31 - 1
+
+
+def to_xmlrpc(value: Any, *, where: str = "value") -> Any:
+    """Check that a value can be sent over XML-RPC, keeping its type.
+
+    Strings, booleans, ints, floats and ``None`` pass unchanged (an int is sent as
+    ``<int>``, as astropy sends it); tuples and sets become lists, mappings dicts;
+    numpy scalars become the Python number they hold.
+
+    Parameters
+    ----------
+    value : object
+        What to send.
+    where : str
+        Where the value sits, for errors.
+
+    Raises
+    ------
+    SAMPClientError
+        For what XML-RPC cannot carry (bytes, objects, non-string map keys, ints
+        outside 32 bits), named by where it sits, before anything is sent.
+    """
+    if value is None or isinstance(value, str | bool | float):
+        return value
+    if isinstance(value, int):
+        if not _XMLRPC_INT_MIN <= value <= _XMLRPC_INT_MAX:
+            raise SAMPClientError(f"{where}: {value} does not fit an XML-RPC (32-bit) int")
+        return value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SAMPClientError(f"{where}: map key {key!r} is not a string")
+            out[key] = to_xmlrpc(item, where=f"{where}[{key!r}]")
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_xmlrpc(item, where=f"{where}[{i}]") for i, item in enumerate(value)]
+    if hasattr(value, "item") and callable(value.item):
+        return to_xmlrpc(value.item(), where=where)
+    raise SAMPClientError(f"{where}: {type(value).__name__} {value!r} cannot be sent over XML-RPC")
+
+
+def outgoing(samp_strings: bool) -> Any:
+    """The conversion a client applies to what it sends: :func:`to_samp` or :func:`to_xmlrpc`."""
+    return to_samp if samp_strings else to_xmlrpc
 
 
 def _check_samp_string(text: str, where: str) -> None:

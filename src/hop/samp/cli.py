@@ -257,9 +257,10 @@ def _run_send(args: argparse.Namespace) -> int:
 
 
 def _to_samp(value: Any) -> Any:
-    from hop.samp._xmlrpc import to_samp
+    # JSON values keep their types, as the library's clients send them.
+    from hop.samp._xmlrpc import to_xmlrpc
 
-    return to_samp(value, where="message")
+    return to_xmlrpc(value, where="message")
 
 
 def _run_monitor(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ def test_send_notifies_a_client_by_name_and_clients_lists_it(cli_hub: subprocess
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == [client.get_public_id()]
         (_, _mtype, params, _), = inbox.wait_for(1)
-        assert params == {"url": "http://example.org/t.xml", "rows": ["1", "2"]}
+        assert params == {"url": "http://example.org/t.xml", "rows": [1, 2]}
         called = _cli("send", "test.echo", "x=7", "--to", client.get_public_id(), "--call")
         assert json.loads(called.stdout)["samp.result"] == {"got": "7"}
         listed = _cli("clients")

@@ -221,7 +221,7 @@ def test_our_client_works_with_astropys_hub_and_client(
         bid = b.get_public_id()
         assert {astro_id, bid} <= set(a.get_registered_clients())
         assert a.get_metadata(astro_id)["samp.name"] == "astro"
-        assert a.get_metadata(a.get_public_id())["app.version"] == "1.5"
+        assert a.get_metadata(a.get_public_id())["app.version"] == 1.5
         assert "test.call" in a.get_subscriptions(bid)
         assert set(a.get_subscribed_clients("test.call")) == {astro_id, bid}
         a.enotify(bid, "test.note", v="1")

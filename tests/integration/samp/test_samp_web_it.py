@@ -197,3 +197,39 @@ def test_url_translator_refuses_local_files_and_hosts(web_hub: SAMPHubServer, ta
 def test_url_translator_refuses_unknown_keys(web_hub: SAMPHubServer) -> None:
     status, _, _ = _request(web_hub, "GET", "/translator/nope?ref=http://example.org/")
     assert status == 403
+
+
+def _translator_path(hub: SAMPHubServer, proxy: Any) -> tuple[str, str]:
+    reg = proxy.samp.webhub.register({"samp.name": "page"})
+    return reg["samp.private-key"], reg["samp.url-translator"].split(str(hub.web_port), 1)[1]
+
+
+def test_url_translator_serves_local_urls_a_desktop_client_mentioned(
+    web_hub: SAMPHubServer, tmp_path: Path
+) -> None:
+    table = tmp_path / "table.xml"
+    table.write_text("<VOTABLE/>")
+    other = tmp_path / "other.xml"
+    other.write_text("not offered")
+    with _web(web_hub) as proxy:
+        key, path = _translator_path(web_hub, proxy)
+        # A page naming a local file does not unlock it...
+        proxy.samp.webhub.declareMetadata(key, {"samp.name": "page", "u": other.as_uri()})
+        status, _, _ = _request(web_hub, "GET", path + other.as_uri())
+        assert status == 403
+        # ... a desktop client offering one does.
+        with SAMPIntegratedClient("desktop", metadata={"table": table.as_uri()}):
+            status, _, body = _request(web_hub, "GET", path + table.as_uri())
+        assert (status, body) == (200, b"<VOTABLE/>")
+
+
+def test_url_translator_fetches_no_public_url_without_use_internet(
+    web_hub: SAMPHubServer
+) -> None:
+    from hop.samp import conf
+
+    with _web(web_hub) as proxy, conf.set_temp("use_internet", False):
+        _, path = _translator_path(web_hub, proxy)
+        status, _, body = _request(web_hub, "GET", path + "http://93.184.216.34/x")
+    assert status == 403
+    assert b"use_internet is False" in body

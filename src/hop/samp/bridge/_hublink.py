@@ -143,7 +143,7 @@ class HubLink:
         return self._client is not None
 
     def _connect(self) -> None:
-        from hop import __version__
+        from hop import __skyhop_version__ as __version__
         from hop.samp._integrated import SAMPIntegratedClient
 
         location = self.location()
