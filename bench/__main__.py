@@ -19,6 +19,9 @@ if str(_ROOT) not in sys.path:
 
 #: name -> module holding a ``main(argv) -> int``; modules load only when asked for.
 BENCHMARKS = {
+    # dedupe: readers with deduplicate on vs off; scale: a three-node cluster.
+    "dedupe": "bench.bench_dedupe",
+    "scale": "bench.bench_scale",
     "stream": "bench.bench_stream",
     "models": "bench.bench_models",
     "robust": "bench.bench_robust",

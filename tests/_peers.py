@@ -25,6 +25,7 @@ __all__ = [
     "PEER_REQUIREMENTS",
     "PeerError",
     "ensure_peers_python",
+    "peer_environment",
     "peers_venv_dir",
     "run_peer",
 ]
@@ -159,6 +160,14 @@ def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+def peer_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The clean environment :func:`run_peer` uses, for a peer run with ``Popen``.
+
+    Run the peers' python with ``-P`` as well, so the working folder is not on its path.
+    """
+    return _clean_env(extra)
 
 
 def _text(data: str | bytes | None) -> str:

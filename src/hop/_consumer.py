@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from hop import _codec, _offload, errors
 from hop._config import ConsumerConfig
+from hop._dedupe import DEFAULT_DEDUPE_WINDOW, Deduplicator
 from hop._kafka_errors import ClientErrors, kafka_errors, translate
 from hop._lifecycle import State
 from hop.models import ExternalMessage as _ExternalMessage
@@ -182,7 +183,9 @@ class _ExternalRecord:
 
 # Options of Stream.open in read mode that the reader handles itself, before the rest
 # become a ConsumerConfig.
-_READER_OPTIONS = frozenset({"auth", "start_at", "read_forever"})
+_READER_OPTIONS = frozenset(
+    {"auth", "start_at", "read_forever", "deduplicate", "dedupe_path", "dedupe_window"}
+)
 
 DEFAULT_BATCH_SIZE = 100
 """Most messages taken from librdkafka at once by read(): large enough that a backlog is
@@ -217,7 +220,20 @@ class Consumer:
         Skip messages marked as tests.
     **kwargs
         ``auth``, ``start_at`` (:class:`StartPosition` or ``datetime``), ``read_forever``,
-        and the options of :class:`hop._config.ConsumerConfig`. Unknown options raise.
+        the deduplication options below, and the options of
+        :class:`hop._config.ConsumerConfig`. Unknown options raise.
+
+    Other Parameters
+    ----------------
+    deduplicate : bool
+        Drop messages whose ``_id`` this reader already handed over (the default of
+        :meth:`read`); messages without an ``_id`` always pass. False by default.
+    dedupe_path : path, optional
+        A file recording the ids handed over, so that this reader after a restart, or
+        another reader of the group sharing the file on the same machine, does not hand
+        them over again. Implies ``deduplicate``.
+    dedupe_window : int
+        How many ids are remembered (:data:`hop._dedupe.DEFAULT_DEDUPE_WINDOW`).
     """
 
     ExternalMessage = _ExternalRecord
@@ -238,6 +254,14 @@ class Consumer:
         self._endpoint_known = False
         start_at = kwargs.pop("start_at", StartPosition.LATEST)
         read_forever = kwargs.pop("read_forever", True)
+        self._dedupe_path = kwargs.pop("dedupe_path", None)
+        self._deduplicate = bool(kwargs.pop("deduplicate", False)) or self._dedupe_path is not None
+        self._dedupe_window = kwargs.pop("dedupe_window", DEFAULT_DEDUPE_WINDOW)
+        if not isinstance(self._dedupe_window, int) or self._dedupe_window < 1:
+            raise errors.ConfigurationError(
+                f"dedupe_window must be a positive number of ids, got {self._dedupe_window!r}"
+            )
+        self._dedupe: Deduplicator | None = None
         self._config = ConsumerConfig.from_kwargs(kwargs, also=_READER_OPTIONS)
         if isinstance(topics, str):
             topics = [topics]
@@ -273,6 +297,8 @@ class Consumer:
         self._positioned: set[tuple[str, int]] = set()
         self._pending_eof: set[tuple[str, int]] = set()
         self._has_assignment = False
+        if self._deduplicate:
+            self._dedupe = Deduplicator(self._dedupe_window, self._dedupe_path)
         conf = self._config.librdkafka(
             self._brokers, group_id, self.auth, offset_reset=offset_reset, eof=True
         )
@@ -418,6 +444,7 @@ class Consumer:
         autocommit: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_timeout: Any = None,
+        deduplicate: bool | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Read messages from the stream.
@@ -435,6 +462,11 @@ class Consumer:
         batch_timeout : datetime.timedelta, optional
             Accepted for compatibility. Messages are returned as soon as they arrive;
             a reader never waits for a batch to fill.
+        deduplicate : bool, optional
+            Skip messages whose ``_id`` this reader already handed over (a producer's
+            resend, a re-read after a restart or rebalance): each message reaches the
+            caller once. Messages without an ``_id`` always pass. Default: the
+            stream's ``deduplicate`` option. Skipped copies count as handled.
 
         Yields
         ------
@@ -442,20 +474,38 @@ class Consumer:
         """
         _check_read_options("read", batch_size, kwargs)
         self._require_open()
-        return self._read(_codec.unpack, metadata, autocommit, batch_size)
+        return self._read(_codec.unpack, metadata, autocommit, batch_size,
+                          self._deduplicator(deduplicate))
 
     def read_raw(
         self,
         metadata: bool = False,
         autocommit: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        deduplicate: bool | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Like :meth:`read`, but yield each message's undecoded bytes."""
         kwargs.pop("batch_timeout", None)
         _check_read_options("read_raw", batch_size, kwargs)
         self._require_open()
-        return self._read(_raw_value, metadata, autocommit, batch_size)
+        return self._read(_raw_value, metadata, autocommit, batch_size,
+                          self._deduplicator(deduplicate))
+
+    def _deduplicator(self, deduplicate: bool | None) -> Deduplicator | None:
+        if deduplicate is None:
+            deduplicate = self._deduplicate
+        if not deduplicate:
+            return None
+        if self._dedupe is None:
+            # Asked for by read() only: one window for every read() of this reader.
+            self._dedupe = Deduplicator(self._dedupe_window, self._dedupe_path)
+        return self._dedupe
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """How many copies of already handed-over messages deduplication dropped."""
+        return 0 if self._dedupe is None else self._dedupe.dropped
 
     def _read(
         self,
@@ -463,8 +513,10 @@ class Consumer:
         metadata: bool,
         autocommit: bool,
         batch_size: int,
+        dedupe: Deduplicator | None = None,
     ) -> Iterator[Any]:
         ignoretest = self.ignoretest
+        first_time = None if dedupe is None else dedupe.first_time
         until_eos = self._until_eos
         fetch_external = self._config.fetch_external and decode is not _raw_value
         batch: list[Any] = []
@@ -480,6 +532,10 @@ class Consumer:
                         self._pending_eof.add((msg.topic() or "", msg.partition() or 0))
                     headers = msg.headers()
                     if ignoretest and headers and _is_test(headers):
+                        continue
+                    # Recorded before it is handed over: a crash after this line does not
+                    # make a restarted reader sharing the store hand it over again.
+                    if first_time is not None and not first_time(headers):
                         continue
                     # The message names its own position, formatted only if decoding fails.
                     model = decode(msg.value(), headers, msg)
@@ -585,6 +641,9 @@ class Consumer:
             return
         consumer = self.__dict__.pop("_consumer", None)
         self._state = State.STOPPED
+        dedupe = getattr(self, "_dedupe", None)
+        if dedupe is not None:
+            dedupe.close()
         if consumer is None:
             return
         try:

@@ -19,16 +19,22 @@ translate(err, action=..., topic=...)
     One librdkafka error (or exception) as the matching :mod:`hop.errors` exception.
 write_toml(path, data)
     Write a TOML file atomically with mode 0600 (for files that hold secrets).
+Deduplicator(window, path=None), DEFAULT_DEDUPE_WINDOW
+    Per message, ``first_time(headers)``: whether its ``_id`` was not handed over yet
+    (igwn_alert's ``listen(deduplicate=True)``).
 """
 
 from __future__ import annotations
 
 from hop._config import connection_settings
+from hop._dedupe import DEFAULT_DEDUPE_WINDOW, Deduplicator
 from hop._kafka_errors import kafka_errors, translate
 from hop._private_files import write_toml
 from hop._stream import _generate_group_id
 
 __all__ = [
+    "DEFAULT_DEDUPE_WINDOW",
+    "Deduplicator",
     "connection_settings",
     "generate_group_id",
     "kafka_errors",

@@ -137,6 +137,10 @@ class Producer:
 
     def _topic_limit(self, topic: str) -> int | None:
         """The topic's ``max.message.bytes``, asked of the broker (best effort)."""
+        return self._topic_config(topic, "max.message.bytes", self._config.connect_seconds)
+
+    def _topic_config(self, topic: str, key: str, timeout: float = 3.0) -> int | None:
+        """A numeric topic setting, asked of the broker (best effort: None on failure)."""
         from confluent_kafka.admin import AdminClient, ConfigResource
 
         conf = self._config._base(self._brokers, self.auth)
@@ -144,12 +148,12 @@ class Producer:
             admin = AdminClient(conf)
             futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
             for future in futures.values():
-                entries = future.result(timeout=self._config.connect_seconds)
-                entry = entries.get("max.message.bytes")
+                entries = future.result(timeout=timeout)
+                entry = entries.get(key)
                 if entry is not None and entry.value is not None:
                     return int(entry.value)
-        except Exception as exc:  # the limit only improves the message
-            logger.debug("could not read max.message.bytes of %s: %s", topic, exc)
+        except Exception as exc:  # the setting only improves an error message
+            logger.debug("could not read %s of %s: %s", key, topic, exc)
         return None
 
     # -- writing --------------------------------------------------------------------
@@ -393,9 +397,46 @@ class Producer:
         if not failures:
             return
         first = failures[0]
+        if first.name == "_MSG_TIMED_OUT":
+            why, name = self._why_undelivered()
+            if why:
+                first.args = (f"{first.args[0]}{why}",)
+                first.name = name
         if len(failures) > 1:
             first.args = (f"{first.args[0]} (and {len(failures) - 1} more failed deliveries)",)
         raise first
+
+    def _why_undelivered(self) -> tuple[str, str]:
+        """Why writes to the default topic may be stuck: ``(text to append, error name)``.
+
+        A timed-out write only says it timed out. The usual cause on a replicated topic
+        is too few replicas in sync, which the broker answers with NOT_ENOUGH_REPLICAS
+        and librdkafka retries until the timeout: the partitions' in-sync sets say so.
+        Best effort: ``("", "_MSG_TIMED_OUT")`` when nothing more is known.
+        """
+        topic = self.default_topic
+        if topic is None or self._state is not State.RUNNING:
+            return "", "_MSG_TIMED_OUT"
+        try:
+            meta = self._producer.list_topics(topic=topic, timeout=2.0).topics.get(topic)
+        except Exception:
+            return "", "_MSG_TIMED_OUT"
+        if meta is None or meta.error is not None:
+            return "", "_MSG_TIMED_OUT"
+        leaderless = sorted(p for p, pm in meta.partitions.items() if pm.leader < 0)
+        if leaderless:
+            return (f" (partitions {leaderless} of {topic!r} have no leader: "
+                    "LEADER_NOT_AVAILABLE; retry once their brokers are back)",
+                    "LEADER_NOT_AVAILABLE")
+        min_isr = self._topic_config(topic, "min.insync.replicas")
+        short = {p: len(pm.isrs) for p, pm in meta.partitions.items()
+                 if min_isr is not None and len(pm.isrs) < min_isr}
+        if short:
+            shown = ", ".join(f"{topic}[{p}]: {n}" for p, n in sorted(short.items()))
+            return (f" (NOT_ENOUGH_REPLICAS: in-sync replicas {shown}, fewer than the topic's "
+                    f"min.insync.replicas {min_isr}; the brokers refuse acks=all writes until "
+                    "replicas return, so retry later)", "NOT_ENOUGH_REPLICAS")
+        return "", "_MSG_TIMED_OUT"
 
     def flush(self, timeout: Any = None) -> int:
         """Send every queued message and wait for its delivery report.
@@ -460,9 +501,13 @@ class Producer:
                 with self._lock:
                     self._failures.clear()
                 limit = _timeout_seconds(timeout, self._config.produce_seconds)
+                why, name = self._why_undelivered()
                 raise errors.DeliveryError(
                     f"{remaining} message(s) could not be delivered to {self._brokers} within "
-                    f"{limit} s; they were not sent"
+                    f"{limit} s; they were not sent{why}",
+                    name=name,
+                    retriable=True,
+                    topic=self.default_topic,
                 )
             return 0
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import string
 import sys
@@ -95,6 +96,13 @@ class Stream:
         starts every partition at its first message at or after that time.
     until_eos : bool
         Stop reading once every partition has been read to its end.
+    deduplicate : bool
+        Readers opened from this stream drop messages whose ``_id`` they already handed
+        over (see :meth:`hop.io.Consumer.read`). Keyword only.
+    dedupe_path : path, optional
+        A file in which readers record the ids they handed over, so that a restarted
+        reader, or another of its group on the same machine, does not hand them over
+        again. Implies ``deduplicate``. Keyword only.
     """
 
     def __init__(
@@ -102,6 +110,9 @@ class Stream:
         auth: AuthOption = True,
         start_at: StartPosition | datetime = StartPosition.LATEST,
         until_eos: bool = False,
+        *,
+        deduplicate: bool = False,
+        dedupe_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(start_at, StartPosition | datetime):
             raise errors.ConfigurationError(
@@ -111,6 +122,8 @@ class Stream:
         self._auth_loaded: Any = None
         self.start_at = start_at
         self.until_eos = until_eos
+        self.deduplicate = deduplicate or dedupe_path is not None
+        self.dedupe_path = dedupe_path
 
     @property
     def auth(self) -> list[Any] | None:
@@ -170,7 +183,9 @@ class Stream:
             In read mode, skip messages marked as tests.
         **kwargs
             Options of the opened stream (see :class:`hop._config.ConsumerConfig` and
-            :class:`hop._config.ProducerConfig`); unknown options raise.
+            :class:`hop._config.ProducerConfig`; in read mode also ``deduplicate``,
+            ``dedupe_path`` and ``dedupe_window``, see :class:`hop.io.Consumer`);
+            unknown options raise.
 
         Returns
         -------
@@ -206,6 +221,9 @@ class Stream:
         if group_id is None:
             group_id = _generate_group_id(getattr(credential, "username", None))
             logger.info("reading as new consumer group %s", group_id)
+        kwargs.setdefault("deduplicate", self.deduplicate)
+        if self.dedupe_path is not None:
+            kwargs.setdefault("dedupe_path", self.dedupe_path)
         kwargs.setdefault("start_at", self.start_at)
         kwargs.setdefault("read_forever", not self.until_eos)
         consumer_class = _public("Consumer", Consumer)

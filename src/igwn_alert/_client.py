@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -545,7 +546,12 @@ class client(Stream):  # upstream's public name, lower case
             callback(topic=self._short_topic(kafka_topic), payload=payload)
 
     def listen(
-        self, callback: Callback | None = None, topic: str | Iterable[str] | None = None
+        self,
+        callback: Callback | None = None,
+        topic: str | Iterable[str] | None = None,
+        *,
+        deduplicate: bool = False,
+        dedupe_path: str | os.PathLike[str] | None = None,
     ) -> None:
         """Call ``callback(topic=..., payload=...)`` for each alert received.
 
@@ -563,6 +569,15 @@ class client(Stream):  # upstream's public name, lower case
         topic : str or list of str, optional
             Topic(s) to listen to. When None: the subscriptions of this consumer group
             (:meth:`subscribe`), or else every topic of the group the credential sees.
+        deduplicate : bool
+            Call ``callback`` once per alert even when the alert arrives twice (a
+            publisher's resend, a re-read after a reconnection or rebalance): alerts
+            whose ``_id`` was already handed to the callback are marked done and
+            skipped. Keyword only; off by default, as upstream.
+        dedupe_path : path, optional
+            A file recording the ids handed to the callback, so that this listener
+            after a restart, or another listener of its group on the same machine
+            sharing the file, skips them too. Implies ``deduplicate``. Keyword only.
 
         Raises
         ------
@@ -571,7 +586,15 @@ class client(Stream):  # upstream's public name, lower case
             ``retry_on_fatal`` is set. Whatever the callback raises propagates too,
             with that alert not marked done.
         """
+        from hop._internal import DEFAULT_DEDUPE_WINDOW, Deduplicator
+
+        dedupe = None
         try:
+            if deduplicate or dedupe_path is not None:
+                # One window for the whole listen(), across reconnections.
+                dedupe = Deduplicator(DEFAULT_DEDUPE_WINDOW, dedupe_path)
+            # Read by _read_until_stopped (whose signature other work builds on).
+            self._listen_dedupe: Any = dedupe
             url = self._construct_topic_url(self._listen_topics(topic))
             group_id = self._listen_group()
             failures = 0
@@ -592,6 +615,8 @@ class client(Stream):  # upstream's public name, lower case
                     )
                     self.stop_listening.wait(self.retry_wait)
         finally:
+            if dedupe is not None:
+                dedupe.close()
             # stop() is sticky until the listen() it ends returns; then listen may run again.
             self.stop_listening.clear()
 
@@ -639,9 +664,14 @@ class client(Stream):  # upstream's public name, lower case
                 for model, metadata in stream.read(
                     metadata=True, autocommit=False, batch_size=self.batch_size
                 ):
-                    logger.info("New message from topic %s", metadata.topic)
-                    self._deliver(callback, metadata.topic, model)
-                    self._received += 1
+                    dedupe = self._listen_dedupe
+                    if dedupe is None or dedupe.first_time(metadata.headers):
+                        logger.info("New message from topic %s", metadata.topic)
+                        self._deliver(callback, metadata.topic, model)
+                        self._received += 1
+                    else:
+                        logger.info("Skipped a copy of an alert already handled, from topic "
+                                    "%s", metadata.topic)
                     stream.mark_done(metadata)
                     if self.stop_listening.is_set():
                         break

@@ -134,6 +134,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "topics", nargs="*",
         help="topics (default: the subscriptions, else every topic of the group)",
     )
+    listen.add_argument(
+        "--deduplicate", action="store_true",
+        help="print each alert once, even when it arrives twice (same _id)",
+    )
+    listen.add_argument(
+        "--dedupe-path", metavar="FILE", default=None,
+        help="remember printed alerts' ids in FILE, so a restarted listener (or another "
+        "of the group on this machine using FILE) skips them too; implies --deduplicate",
+    )
     commands.add_parser("topics", help="list the group's topics visible to the credential")
     send = commands.add_parser("send", help="send alerts read from JSON files")
     send.add_argument("topic", help="topic to send to")
@@ -207,7 +216,8 @@ def _run(args: argparse.Namespace) -> int:
         # A service manager's SIGTERM ends the listener as cleanly as Ctrl-C does.
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: alert_client.stop())
         try:
-            alert_client.listen(callback=None, topic=args.topics or None)
+            alert_client.listen(callback=None, topic=args.topics or None,
+                                deduplicate=args.deduplicate, dedupe_path=args.dedupe_path)
         finally:
             signal.signal(signal.SIGTERM, previous)
     elif args.command == "topics":

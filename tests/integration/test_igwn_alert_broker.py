@@ -110,11 +110,14 @@ class _Listener:
             raise self.error
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+def _wait_until(
+    condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = WAIT_S
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            described = what if isinstance(what, str) else what()
+            raise AssertionError(f"timed out after {timeout} s waiting for {described}")
         time.sleep(0.1)
 
 
@@ -450,13 +453,19 @@ def test_listeners_in_one_consumer_group_share_the_alerts_exactly_once(kafka_bro
         second.close()
 
 
-def test_when_a_listener_is_sigkilled_the_survivor_handles_the_rest(kafka_broker, group, env):
+@pytest.mark.parametrize("dedupe", [False, True], ids=["at-least-once", "dedupe-path"])
+def test_when_a_listener_is_sigkilled_the_survivor_handles_the_rest(
+    kafka_broker, group, env, dedupe, tmp_path
+):
     kafka_broker.create_topic(f"{group}.lbk", partitions=4)
     consumer_group = f"cgk-{group}"
     _start_group_at_zero(kafka_broker, consumer_group, f"{group}.lbk", 4)
     # A short session so the broker notices the dead listener in seconds, not 45 s.
     base = ["-s", "kafka://127.0.0.1/", "-p", str(_port(kafka_broker)), "--no-auth",
             "-g", group, "-c", consumer_group, "--session-timeout", "6", "listen", "lbk"]
+    if dedupe:
+        # Both listeners share one store: the survivor skips what the dead one printed.
+        base += ["--dedupe-path", str(tmp_path / "handled.ids")]
     first, second = _Process(_cli(*base), _cli_env(env)), _Process(_cli(*base), _cli_env(env))
     try:
         _wait_until(
@@ -465,7 +474,9 @@ def test_when_a_listener_is_sigkilled_the_survivor_handles_the_rest(kafka_broker
         )
         _send_numbered(kafka_broker, f"{group}.lbk", range(40))
         _wait_until(
-            lambda: len(set(first.alerts()) | set(second.alerts())) >= 40, "the first 40 alerts"
+            lambda: len(set(first.alerts()) | set(second.alerts())) >= 40,
+            lambda: f"the first 40 alerts; got {sorted(first.alerts())} and "
+            f"{sorted(second.alerts())}",
         )
         assert first.alerts() and second.alerts(), "both listeners should handle some alerts"
         first.proc.kill()  # SIGKILL: no chance to leave the group or commit
@@ -477,6 +488,8 @@ def test_when_a_listener_is_sigkilled_the_survivor_handles_the_rest(kafka_broker
         duplicates = len(handled) - len(set(handled))
         print(f"after SIGKILL: lost {len(lost)}, duplicates {duplicates}")
         assert not lost
+        if dedupe:
+            assert sorted(handled) == list(range(80))  # exactly once
         # At-least-once: only alerts the dead listener handled but had not committed
         # may come twice.
         assert all(n < 40 for n in handled if handled.count(n) > 1)
