@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from random import getrandbits as _getrandbits
 from typing import Any
 
-from hop._models.base import json_dumps, json_loads
+from hop._models.base import json_encode, json_loads
 from hop._registry import models
 from hop.errors import ConfigurationError
 from hop.models import Blob, JSONBlob, MessageModel, format_name
@@ -91,7 +91,7 @@ def _payload(message: Any) -> tuple[bytes, str]:
     if isinstance(message, bytes | bytearray | memoryview):
         return bytes(message), _BLOB
     try:
-        return json_dumps(message).encode("utf-8"), _JSON
+        return json_encode(message), _JSON
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"Unable to pack a message of type {type(message).__name__} which is not bytes "
