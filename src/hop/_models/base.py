@@ -169,45 +169,6 @@ def json_dumps(obj: Any) -> str:
     return json.dumps(obj)
 
 
-# Types whose orjson encoding decodes to exactly what json.dumps's does. orjson also
-# encodes UUIDs, enums, dataclasses, datetimes and its Fragment, which json.dumps
-# refuses; a document holding anything but these types goes to json.dumps, so what
-# json.dumps refuses is still refused with its own error.
-_JSON_NATIVE = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
-_JSON_CONTAINERS = frozenset({dict, list, tuple})
-
-
-def _only_json_types(obj: Any) -> bool:
-    """True if ``obj`` holds nothing but exact dict/list/tuple/str/int/float/bool/None.
-
-    The type test of each container's members runs in C (``set(map(type, ...))``); only
-    nested containers cost a Python step, so a flat alert costs one call.
-    """
-    stack = [obj]
-    pop, push = stack.pop, stack.append
-    while stack:
-        value = pop()
-        kind = type(value)
-        if kind is dict:
-            members = value.values()
-        elif kind is list or kind is tuple:
-            members = value
-        else:
-            if kind not in _JSON_SCALARS:
-                return False
-            continue
-        kinds = set(map(type, members))
-        if kinds <= _JSON_SCALARS:
-            continue
-        if not kinds <= _JSON_NATIVE:
-            return False
-        for member in members:
-            if type(member) in _JSON_CONTAINERS:
-                push(member)
-    return True
-
-
 def _has_non_finite(obj: Any) -> bool:
     # NaN and the infinities, which orjson writes as null and json.dumps as NaN/Infinity.
     stack = [obj]
@@ -249,13 +210,16 @@ else:
         The text is orjson's (compact, UTF-8 rather than ``\\u`` escapes), about ten
         times faster than ``json.dumps`` on alert-sized documents. Readers get the same
         value either way: ``json.loads`` of both is equal (``tests/unit/
-        test_json_encoding.py`` proves it with hypothesis). Where orjson would differ,
-        the text is ``json.dumps``'s: NaN and infinities, integers beyond 64 bits,
-        non-string keys, lone surrogates, subclasses of the JSON types, nesting deeper
-        than orjson's 255 levels, and any other type (so errors are ``json.dumps``'s).
+        test_json_encoding.py`` proves it with hypothesis). Where orjson would write
+        another value, the text is ``json.dumps``'s: NaN and infinities, integers beyond
+        64 bits, non-string keys, lone surrogates, subclasses of the JSON types and
+        nesting deeper than orjson's 255 levels.
+
+        Values ``json.dumps`` refuses are refused with its error (dataclasses, dates,
+        sets, arbitrary objects), except the two orjson always encodes: a UUID (as its
+        string) and an enum member (as its value). Refusing those too would need a
+        walk of every document, which costs four times orjson's encoding itself.
         """
-        if not _only_json_types(obj):
-            return _stdlib_encode(obj)
         try:
             out = _orjson_dumps(obj, option=_ORJSON_OPTIONS)
         except _OrjsonEncodeError:
