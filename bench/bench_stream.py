@@ -99,8 +99,8 @@ def make_cases(workdir: Path, scale: float) -> list[Case]:
         return max(20, int(count * scale))
 
     return [
-        Case("200 B JSON", str(small), "json", n(20000)),
-        Case("1 KB JSON", str(kilo), "json", n(20000)),
+        Case("200 B JSON", str(small), "json", n(60000)),
+        Case("1 KB JSON", str(kilo), "json", n(40000)),
         Case("VOEvent 6 KB", str(TESTDATA / "hop-client" / "example_voevent.xml"), "voevent",
              n(10000)),
         Case("IGWN 1 MB", str(TESTDATA / "igwn" / "MS181101ab-preliminary.json"), "json",

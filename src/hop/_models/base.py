@@ -193,6 +193,8 @@ try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without it
     json_encode = _stdlib_encode
+    _orjson_dumps: Any = None
+    _ORJSON_OPTIONS = 0
 else:
     _orjson_dumps = _orjson.dumps
     # Subclasses of str/int/dict/list, dataclasses and datetimes are refused rather
@@ -221,7 +223,7 @@ else:
         walk of every document, which costs four times orjson's encoding itself.
         """
         try:
-            out = _orjson_dumps(obj, option=_ORJSON_OPTIONS)
+            out: bytes = _orjson_dumps(obj, option=_ORJSON_OPTIONS)
         except _OrjsonEncodeError:
             return _stdlib_encode(obj)
         # orjson writes NaN and infinities as null; only a document with a null in it
