@@ -593,34 +593,21 @@ def bench_startup(ctx: Context, repeats: int = 5) -> None:
 #: skyhop's defaults). Memory is bounded by queued.max.messages.kbytes per partition, but
 #: a fetch response is one unit: a small queue limit with a big fetch stalls the reader
 #: (librdkafka backs off fetch.queue.backoff.ms when the queue is over its limit).
+_Q, _QK, _FMB, _MPFB, _BACK = (
+    "queued.min.messages", "queued.max.messages.kbytes", "fetch.max.bytes",
+    "max.partition.fetch.bytes", "fetch.queue.backoff.ms",
+)  # fmt: skip
 FETCH_SWEEP: list[dict[str, Any]] = [
     {},
-    {"queued.max.messages.kbytes": 16384},
-    {"queued.max.messages.kbytes": 16384, "fetch.queue.backoff.ms": 10},
-    {
-        "queued.max.messages.kbytes": 8192,
-        "fetch.max.bytes": 4194304,
-        "max.partition.fetch.bytes": 1048576,
-        "fetch.queue.backoff.ms": 10,
-    },
-    {
-        "queued.max.messages.kbytes": 4096,
-        "fetch.max.bytes": 2097152,
-        "max.partition.fetch.bytes": 1048576,
-        "fetch.queue.backoff.ms": 5,
-    },
-    {
-        "queued.max.messages.kbytes": 4096,
-        "fetch.max.bytes": 1048576,
-        "max.partition.fetch.bytes": 524288,
-        "fetch.queue.backoff.ms": 1,
-    },
-    {
-        "queued.max.messages.kbytes": 2048,
-        "fetch.max.bytes": 1048576,
-        "max.partition.fetch.bytes": 524288,
-        "fetch.queue.backoff.ms": 1,
-    },
+    {_QK: 16384},
+    {_QK: 16384, _BACK: 10},
+    {_Q: 10000},
+    {_Q: 10000, _BACK: 10},
+    {_QK: 4096, _FMB: 2097152, _MPFB: 1048576, _BACK: 5},
+    {_QK: 2048, _FMB: 1048576, _MPFB: 524288, _BACK: 1},
+    {_QK: 1024, _FMB: 1048576, _MPFB: 262144, _BACK: 1},
+    {_Q: 5000, _QK: 2048, _FMB: 1048576, _MPFB: 524288, _BACK: 1},
+    {_Q: 2000, _QK: 1024, _FMB: 1048576, _MPFB: 262144, _BACK: 1},
 ]
 
 
