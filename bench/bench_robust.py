@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="messages for the one-writer fsync run (one fsync each)")
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--no-upstream", action="store_true")
+    parser.add_argument("--only", metavar="TEXT", default="",
+                        help="only the configurations whose label contains TEXT (and the "
+                             "plain Producer, the base of every ratio)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="interleaved rounds (at least 3); figures are medians over them")
     args = parser.parse_args(argv)
@@ -182,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("upstream Producer", peers, "plain", n, 1, 0),
                 ("upstream RobustProducer", peers, "upstream", n, 1, 0),
             ]
+        if args.only:
+            runs = [runs[0], *(r for r in runs[1:] if args.only in r[0])]
         rounds: list[dict[str, dict[str, float]]] = []
         loads: list[float] = []
         latencies: list[float] = []
