@@ -72,9 +72,13 @@ class ProcessCost:
     """Wall time and peak memory of one short-lived command."""
 
     seconds: float
-    """Wall time from spawn to exit."""
+    """Wall time from spawn to exit (the median of the runs)."""
     max_rss_mb: float
-    """Peak resident set size (the kernel's ``VmHWM``), in MiB."""
+    """Peak resident set size (the kernel's ``VmHWM``), in MiB (the median)."""
+    seconds_range: tuple[float, float] = (0.0, 0.0)
+    """Fastest and slowest wall time."""
+    rss_range: tuple[float, float] = (0.0, 0.0)
+    """Smallest and largest peak RSS."""
 
 
 # Runs a snippet (``code``) or a console script (``script``) and reports the process's
@@ -131,11 +135,11 @@ def startup_cost(
     repeats: int = 5,
     cwd: str | os.PathLike[str] | None = None,
 ) -> ProcessCost:
-    """Fastest wall time of ``repeats`` runs of a snippet or console script, and its peak RSS.
+    """Median wall time of ``repeats`` runs of a snippet or console script, and its peak RSS.
 
     Exactly one of ``code`` (run as ``python -P -c code``) or ``script`` (a console
-    script, run directly with ``args``) is given. The fastest run is the least disturbed
-    by other load; memory is the median of three separate runs.
+    script, run directly with ``args``) is given. Both are medians, with their ranges
+    (memory over three separate runs).
     """
     python = os.fspath(python)
     if code is not None:
@@ -144,9 +148,12 @@ def startup_cost(
         cmd, kind, target = [os.fspath(script), *args], "script", os.fspath(script)
     else:
         raise ValueError("give code or script")
-    wall = min(_wall_seconds(cmd, cwd) for _ in range(repeats))
+    walls = [_wall_seconds(cmd, cwd) for _ in range(repeats)]
     peaks = [_peak_mb(python, kind, target, args, cwd) for _ in range(3)]
-    return ProcessCost(wall, statistics.median(peaks))
+    return ProcessCost(
+        statistics.median(walls), statistics.median(peaks), (min(walls), max(walls)),
+        (min(peaks), max(peaks)),
+    )  # fmt: skip
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

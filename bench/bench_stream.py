@@ -579,14 +579,21 @@ def bench_startup(ctx: Context, repeats: int = 5) -> None:
                         cwd=cwd,
                     )  # fmt: skip
             sky, up = cost["sky"], cost["up"]
+            load = load_average()
+            # Within-run spreads (the runs of one command follow each other, so there are
+            # no rounds to pair): the ratio columns are ratios of the medians.
             ctx.rows.append(Row(
                 "startup", f"{label} (raw: bare python)", "ms", sky.seconds * 1000,
                 base.seconds * 1000, None if up is None else up.seconds * 1000, "<= up",
-                None if up is None else sky.seconds <= up.seconds))  # fmt: skip
+                None if up is None else sky.seconds <= up.seconds,
+                sky_range=Spread(sky.seconds * 1000, sky.seconds_range[0] * 1000,
+                                 sky.seconds_range[1] * 1000, repeats),
+                load=load))  # fmt: skip
             ctx.rows.append(Row(
                 "startup", f"{label} peak RSS", "MiB", sky.max_rss_mb, base.max_rss_mb,
                 None if up is None else up.max_rss_mb, "<= up",
-                None if up is None else sky.max_rss_mb <= up.max_rss_mb))  # fmt: skip
+                None if up is None else sky.max_rss_mb <= up.max_rss_mb,
+                sky_range=Spread(sky.max_rss_mb, *sky.rss_range, 3), load=load))  # fmt: skip
 
 
 #: The librdkafka fetch settings the fetch table tries for a skyhop replay (the first is
