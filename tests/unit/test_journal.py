@@ -516,6 +516,44 @@ def test_a_lone_fsync_writer_never_waits_to_gather(
     assert elapsed < 4.0  # a single wait to gather would have taken 5 s
 
 
+def test_a_failed_fsync_fails_every_writer_waiting_for_it_and_later_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, go = threading.Event(), threading.Event()
+
+    def failing(fd: int) -> None:
+        started.set()
+        go.wait(10)  # the other writers queue up behind this fdatasync
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(journal_file, "_datasync", failing)
+    journal = PublicationJournal(str(tmp_path / "j"), durability="fsync")
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            journal.queue_message(b"m")
+        except JournalError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(6)]
+    threads[0].start()
+    assert started.wait(10)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.2)  # they append and wait for the failing fdatasync
+    go.set()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert len(errors) == 6
+    assert all("Input/output error" in str(e) for e in errors)
+    with pytest.raises(JournalError):
+        journal.queue_message(b"later")
+    monkeypatch.setattr(journal_file, "_datasync", lambda fd: None)
+    journal.close()
+
+
 def test_invalid_durability_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="durability"):
         PublicationJournal(str(tmp_path / "j"), durability="sometimes")

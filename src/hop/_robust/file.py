@@ -150,7 +150,8 @@ class JournalFile:
         self._released = 0
         self._gather_until = 0
         self._gathered = threading.Condition(self._lock)
-        self._waiting = 0  # writers waiting for an fdatasync under way
+        self._waiting = 0  # writers waiting for the fdatasync under way
+        self._latch: threading.Lock | None = None  # held while an fdatasync is under way
         self._syncs = 0  # fdatasyncs of appended records, for tests and benchmarks
         self._sync_error: OSError | None = None
         self._closed = False
@@ -242,46 +243,66 @@ class JournalFile:
         """
         if not self._sync:
             return
-        with self._lock:
-            while self._synced < ticket:
+        lock = self._lock
+        while True:
+            with lock:
+                if self._synced >= ticket:
+                    return
                 if self._sync_error is not None:
                     raise JournalError(
                         f"could not fsync journal {self.path}: {self._sync_error}"
                     ) from self._sync_error
                 if self._closed:
                     raise JournalError(f"journal {self.path} was closed before reaching disk")
-                if self._syncing:
-                    self._waiting += 1
-                    self._cv.wait()
-                    self._waiting -= 1
+                latch = self._latch
+                if latch is None:
+                    latch = self._lead_sync()
                     continue
-                self._syncing = True
-                if self._released and not self._gather_until:
-                    self._gather_until = self._appends + self._released
-                    self._gathered.wait_for(
-                        lambda: self._appends >= self._gather_until, _GATHER_MAX_S
-                    )
-                    self._gather_until = 0
-                target, fd = self._appended, self._fd
-                waiting = self._waiting
-                self._lock.release()
-                error: OSError | None = None
-                try:
-                    _datasync(fd)
-                except OSError as exc:
-                    error = exc
-                finally:
-                    self._lock.acquire()
-                self._syncing = False
-                if error is not None:
-                    # After a failed fsync the page cache state is unknown: stop for good.
-                    self._sync_error = error
-                else:
-                    self._synced = max(self._synced, target)
-                    self._syncs += 1
-                # Everyone waiting when it started appended before it, so it covers them.
-                self._released = waiting
-                self._cv.notify_all()
+                self._waiting += 1
+            # Wait for the fdatasync under way on its latch, not on a condition of the
+            # shared lock: the leader releases the latch and each waiter passes it on,
+            # so 32 writers wake one after another instead of all fighting for the lock
+            # (the convoy cost more than the fsync on a fast disk).
+            latch.acquire()
+            latch.release()
+
+    def _lead_sync(self) -> threading.Lock:
+        """Run one fdatasync for everything appended so far. Called and returns locked."""
+        latch = threading.Lock()
+        latch.acquire()
+        self._latch = latch
+        self._syncing = True
+        try:
+            if self._released and not self._gather_until:
+                self._gather_until = self._appends + self._released
+                self._gathered.wait_for(
+                    lambda: self._appends >= self._gather_until, _GATHER_MAX_S
+                )
+                self._gather_until = 0
+            target, fd = self._appended, self._fd
+            # Everyone waiting now appended before this fdatasync, so it covers them.
+            waiting, self._waiting = self._waiting, 0
+            self._lock.release()
+            error: OSError | None = None
+            try:
+                _datasync(fd)
+            except OSError as exc:
+                error = exc
+            finally:
+                self._lock.acquire()
+            if error is not None:
+                # After a failed fsync the page cache state is unknown: stop for good.
+                self._sync_error = error
+            else:
+                self._synced = max(self._synced, target)
+                self._syncs += 1
+            self._released = waiting
+        finally:
+            self._syncing = False
+            self._latch = None
+            latch.release()
+            self._cv.notify_all()  # close/reset/rewrite waiting for the fsync to end
+        return latch
 
     # -- rewriting
 
