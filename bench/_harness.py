@@ -72,9 +72,13 @@ class ProcessCost:
     """Wall time and peak memory of one short-lived command."""
 
     seconds: float
-    """Wall time from spawn to exit."""
+    """Wall time from spawn to exit (the median of the runs)."""
     max_rss_mb: float
-    """Peak resident set size (the kernel's ``VmHWM``), in MiB."""
+    """Peak resident set size (the kernel's ``VmHWM``), in MiB (the median)."""
+    seconds_range: tuple[float, float] = (0.0, 0.0)
+    """Fastest and slowest wall time."""
+    rss_range: tuple[float, float] = (0.0, 0.0)
+    """Smallest and largest peak RSS."""
 
 
 # Runs a snippet (``code``) or a console script (``script``) and reports the process's
@@ -131,11 +135,11 @@ def startup_cost(
     repeats: int = 5,
     cwd: str | os.PathLike[str] | None = None,
 ) -> ProcessCost:
-    """Fastest wall time of ``repeats`` runs of a snippet or console script, and its peak RSS.
+    """Median wall time of ``repeats`` runs of a snippet or console script, and its peak RSS.
 
     Exactly one of ``code`` (run as ``python -P -c code``) or ``script`` (a console
-    script, run directly with ``args``) is given. The fastest run is the least disturbed
-    by other load; memory is the median of three separate runs.
+    script, run directly with ``args``) is given. Both are medians, with their ranges
+    (memory over three separate runs).
     """
     python = os.fspath(python)
     if code is not None:
@@ -144,9 +148,12 @@ def startup_cost(
         cmd, kind, target = [os.fspath(script), *args], "script", os.fspath(script)
     else:
         raise ValueError("give code or script")
-    wall = min(_wall_seconds(cmd, cwd) for _ in range(repeats))
+    walls = [_wall_seconds(cmd, cwd) for _ in range(repeats)]
     peaks = [_peak_mb(python, kind, target, args, cwd) for _ in range(3)]
-    return ProcessCost(wall, statistics.median(peaks))
+    return ProcessCost(
+        statistics.median(walls), statistics.median(peaks), (min(walls), max(walls)),
+        (min(peaks), max(peaks)),
+    )  # fmt: skip
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -167,9 +174,69 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank]
 
 
+def load_average() -> float:
+    """The machine's one-minute load average, printed next to each measurement.
+
+    The machines these benchmarks run on are shared; a figure measured at a load of 6 on
+    2 cores means less than one measured at 1.
+    """
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # pragma: no cover - every Linux has it
+        return float("nan")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of several rounds' values, with their smallest and largest."""
+
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread | None:
+        """Summarise ``values`` (None when there are none)."""
+        good = [v for v in values if v == v]
+        if not good:
+            return None
+        return cls(statistics.median(good), min(good), max(good), len(good))
+
+    def text(self, fmt: Callable[[float], str]) -> str:
+        """``median [low-high]``."""
+        return f"{fmt(self.median)} [{fmt(self.low)}-{fmt(self.high)}]"
+
+
+def ratios(rounds: Sequence[Sequence[float | None]], a: int, b: int) -> Spread | None:
+    """Ratio of column ``a`` to column ``b`` taken round by round, then summarised.
+
+    A ratio of two runs measured back to back in one round saw (nearly) the same load;
+    the ratio of two medians taken over different rounds did not.
+    """
+    values = []
+    for r in rounds:
+        x, y = r[a], r[b]
+        if x is not None and y is not None and y > 0:
+            values.append(x / y)
+    return Spread.of(values)
+
+
+def column(rounds: Sequence[Sequence[float | None]], i: int) -> Spread | None:
+    """The median and range of column ``i`` over the rounds."""
+    return Spread.of([r[i] for r in rounds if r[i] is not None])  # type: ignore[misc]
+
+
 @dataclass
 class Row:
-    """One line of the result table."""
+    """One line of the result table.
+
+    ``skyhop``, ``raw`` (raw confluent-kafka with skyhop's librdkafka settings),
+    ``raw_best`` (raw with the best settings found for it) and ``upstream`` are medians
+    over the rounds; ``sky_range`` is skyhop's spread and ``ratio``/``up_ratio`` are
+    skyhop/raw and skyhop/upstream taken round by round. ``load`` is the load average
+    when the row was measured.
+    """
 
     scenario: str
     case: str
@@ -179,6 +246,19 @@ class Row:
     upstream: float | None
     goal: str
     met: bool | None
+    raw_best: float | None = None
+    sky_range: Spread | None = None
+    ratio: Spread | None = None
+    up_ratio: Spread | None = None
+    load: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as plain JSON-able values."""
+        out = dict(self.__dict__)
+        for key in ("sky_range", "ratio", "up_ratio"):
+            value = out[key]
+            out[key] = None if value is None else value.__dict__
+        return out
 
 
 def _fmt(value: float | None) -> str:
@@ -200,26 +280,41 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x"
 
 
+def _ratio_text(spread: Spread | None, a: float | None, b: float | None) -> str:
+    if spread is None:
+        return _ratio(a, b)
+    return spread.text(lambda v: f"{v:.2f}") + "x"
+
+
 def print_table(rows: Iterable[Row], file: Any = None) -> None:
-    """Print rows as an aligned text table with skyhop/raw and skyhop/upstream ratios."""
+    """Print rows as an aligned table: medians, spreads, per-round ratios, goal, met.
+
+    ``skyhop [range]`` is the median over the rounds with the smallest and largest
+    value; ``sky/raw`` and ``sky/up`` are the medians (and ranges) of the ratios taken
+    within each round. ``raw ck`` uses skyhop's librdkafka settings, ``raw best`` the
+    best ones found for raw confluent-kafka. ``load`` is the one-minute load average.
+    """
     header = [
-        "scenario", "case", "unit", "skyhop", "raw ck", "upstream",
-        "sky/raw", "sky/up", "goal", "met",
+        "scenario", "case", "unit", "skyhop [range]", "raw ck", "raw best", "upstream",
+        "sky/raw [range]", "sky/up [range]", "goal", "met", "load",
     ]  # fmt: skip
     table = [header]
     for r in rows:
         met = "-" if r.met is None else ("yes" if r.met else "NO")
+        sky = _fmt(r.skyhop) if r.sky_range is None else r.sky_range.text(_fmt)
         table.append(
             [
-                r.scenario, r.case, r.unit, _fmt(r.skyhop), _fmt(r.raw), _fmt(r.upstream),
-                _ratio(r.skyhop, r.raw), _ratio(r.skyhop, r.upstream), r.goal, met,
+                r.scenario, r.case, r.unit, sky, _fmt(r.raw), _fmt(r.raw_best),
+                _fmt(r.upstream), _ratio_text(r.ratio, r.skyhop, r.raw),
+                _ratio_text(r.up_ratio, r.skyhop, r.upstream), r.goal, met,
+                "-" if r.load is None else f"{r.load:.1f}",
             ]
         )  # fmt: skip
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     out = file or sys.stdout
     for n, line in enumerate(table):
         cells = [
-            c.ljust(w) if i < 3 or i >= 8 else c.rjust(w)
+            c.ljust(w) if i < 3 or 9 <= i <= 10 else c.rjust(w)
             for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ]
         print("  ".join(cells).rstrip(), file=out)

@@ -96,20 +96,24 @@ def latency():
 def replay():
     import resource
     s = Stream(auth=False, start_at=StartPosition.EARLIEST)
-    r = s.open(url, "r", group_id="bench-up-" + uuid.uuid4().hex)
+    extra = {"kafka_config": p["kafka_config"]} if p.get("kafka_config") else {}
+    r = s.open(url, "r", group_id="bench-up-" + uuid.uuid4().hex, **extra)
     page = resource.getpagesize()
     def rss():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * page / 2**20
-    marks, got, every = [], 0, p["every"]
+    marks, got, every, t0 = [], 0, p["every"], None
     for _ in r.read():
         got += 1
+        if got == 1:
+            t0 = time.perf_counter()
         if got % every == 0:
             marks.append([got, rss()])
         if got == p["n"]:
             break
+    rate = (got - 1) / (time.perf_counter() - t0)
     r.close()
-    return marks
+    return {"marks": marks, "rate": rate}
 
 print(json.dumps({"produce": produce, "consume": consume, "latency": latency,
                   "replay": replay}[mode]()))

@@ -7,8 +7,9 @@ Run on demand (not a test)::
 The same measuring script runs under skyhop's interpreter and under the upstream
 peers' virtualenv (hop-client 0.13.0, built by ``tests/_peers.py`` on first use), each
 in its own subprocess, through the public API both share: ``Producer.pack`` to encode
-and ``Deserializer.deserialize`` to decode a received message. Rates are the best of
-several repeats, in messages per second; the ratio column is skyhop / upstream.
+and ``Deserializer.deserialize`` to decode a received message. Rates are messages per
+second, the median of ``--rounds`` (at least 3) with their range; the ratio column is
+skyhop / upstream taken within each round, and its median.
 Goal: VOEvent decode >= 2x upstream, everything else >= 1x.
 
 ``--xml`` also compares VOEvent XML-to-dict converters inside skyhop's interpreter
@@ -23,9 +24,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "testdata"
+sys.path.insert(0, str(ROOT))
+
+from bench._harness import Spread, load_average  # noqa: E402
 
 # Runs in either interpreter; argv: data directory, seconds per measurement.
 MEASURE = r"""
@@ -168,7 +173,8 @@ def _fmt(rate: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.3, help="time per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating runs of each (at least 3)")
     parser.add_argument("--xml", action="store_true", help="also compare XML converters")
     args = parser.parse_args(argv)
 
@@ -176,26 +182,38 @@ def main(argv: list[str] | None = None) -> int:
     from _peers import ensure_peers_python
 
     upstream_python = str(ensure_peers_python())
-    # Alternate the two interpreters and keep each one's best: a busy machine then
-    # penalises both alike instead of whichever ran during the busy spell.
-    ours: dict[str, dict[str, float | None]] = {}
-    theirs: dict[str, dict[str, float | None]] = {}
-    for _ in range(args.rounds):
-        for python, best in ((sys.executable, ours), (upstream_python, theirs)):
-            result = json.loads(_run(python, MEASURE, str(DATA), str(args.seconds)))
-            for name, rates in result.items():
-                slot = best.setdefault(name, {"encode": None, "decode": None})
-                for op, value in rates.items():
-                    if value is not None and (slot[op] is None or value > slot[op]):
-                        slot[op] = value
+    # Rounds alternate the two interpreters; each figure is the median over the rounds
+    # and each ratio is taken within a round, then its median reported: a busy machine
+    # then penalises both alike instead of whichever ran during the busy spell.
+    rounds: list[tuple[dict[str, Any], dict[str, Any], float]] = []
+    for _ in range(max(3, args.rounds)):
+        load = load_average()
+        pair = [json.loads(_run(python, MEASURE, str(DATA), str(args.seconds)))
+                for python in (sys.executable, upstream_python)]  # fmt: skip
+        rounds.append((pair[0], pair[1], load))
+    loads = ", ".join(f"{r[2]:.1f}" for r in rounds)
 
-    print(f"{'model':22} {'op':6} {'skyhop/s':>9} {'hop/s':>9} {'ratio':>6}")
-    for name in ours:
+    def goal(name: str, op: str) -> float:
+        return 2.0 if (name.lower().startswith("voevent") and op == "decode") else 1.0
+
+    print(f"{'model':22} {'op':6} {'skyhop/s [range]':>26} {'hop/s':>9} "
+          f"{'ratio [range]':>20} {'goal':>6} met")  # fmt: skip
+    for name in rounds[0][0]:
         for op in ("encode", "decode"):
-            mine, up = ours[name][op], theirs[name][op]
-            ratio = f"{mine / up:6.2f}" if mine and up else "   n/a"
-            print(f"{name:22} {op:6} {_fmt(mine)} {_fmt(up)} {ratio}")
-    if theirs.get("avro (10 records)", {}).get("decode") is None:
+            mine = Spread.of([r[0][name][op] for r in rounds if r[0][name][op] is not None])
+            up = Spread.of([r[1].get(name, {}).get(op) for r in rounds
+                            if r[1].get(name, {}).get(op) is not None])  # fmt: skip
+            ratio = Spread.of([r[0][name][op] / r[1][name][op] for r in rounds
+                               if r[0][name][op] and r[1].get(name, {}).get(op)])  # fmt: skip
+            want = goal(name, op)
+            met = "-" if ratio is None else ("yes" if ratio.median >= want else "NO")
+            print(f"{name:22} {op:6} "
+                  f"{'n/a' if mine is None else mine.text(lambda v: f'{v:,.0f}'):>26} "
+                  f"{_fmt(None if up is None else up.median)} "
+                  f"{'n/a' if ratio is None else ratio.text(lambda v: f'{v:.2f}') + 'x':>20} "
+                  f"{f'>={want:g}x':>6} {met}")  # fmt: skip
+    print(f"load average at the start of each round: {loads}")
+    if rounds[0][1].get("avro (10 records)", {}).get("decode") is None:
         print("(upstream cannot decode multi-record Avro: Deserializer raises TypeError)")
     if args.xml:
         print()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from _data import HOP_CLIENT, needs_testdata
 from hop import _codec, _samples
 from hop._deserializer import deserializer_enum
-from hop.errors import ConfigurationError
+from hop.errors import ConfigurationError, SerializationError
 from hop.models import (
     AvroBlob,
     Blob,
@@ -35,7 +37,7 @@ def header_names(headers: list[tuple[str, Any]]) -> list[str]:
 
 def test_pack_json_value_marks_test_and_adds_a_raw_uuid() -> None:
     payload, headers = _codec.pack({"a": 1}, test=True)
-    assert payload == b'{"a": 1}'
+    assert json.loads(payload) == {"a": 1}
     assert header_names(headers) == ["_id", "_test", "_format"]
     assert len(headers[0][1]) == 16
     assert headers[1:] == [("_test", b"true"), ("_format", b"json")]
@@ -246,3 +248,52 @@ def test_deserializer_members_load_files_of_their_format(tmp_path: Path) -> None
     circular.write_text(str(_samples.gcn_circular()))
     assert enum.CIRCULAR.load_file(str(circular)).header["number"] == "90001"
     assert enum.JSON.load('{"a": 1}') == JSONBlob({"a": 1})
+
+
+# -- the fast paths of pack -----------------------------------------------------------
+
+
+def test_ids_across_several_blocks_are_distinct_version_4_uuids() -> None:
+    ids = [_codec.pack(JSONBlob(content=i))[1][0][1] for i in range(3 * _codec._ID_BLOCK + 7)]
+    assert len(set(ids)) == len(ids)
+    for raw in ids:
+        value = uuid.UUID(bytes=raw)
+        assert (value.version, value.variant) == (4, uuid.RFC_4122)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_reuse_ids_left_in_its_parents_block() -> None:
+    _codec._next_id()  # the parent's block is started and has ids left
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send the next id it would use, then leave at once
+        os.write(write_end, _codec._next_id())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 16)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert len(child_id) == 16
+    assert child_id != _codec._next_id()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"a": 1, "ok": None},
+        [None, float("nan")],
+        {"far": float("inf")},
+        {"n": 2**70},
+        {1: "int key"},
+        "Ω",
+    ],
+)
+def test_packed_json_blob_decodes_to_what_json_dumps_decodes_to(content: Any) -> None:
+    payload, headers = _codec.pack(JSONBlob(content=content))
+    assert headers[-1] == ("_format", b"json")
+    assert json.dumps(json.loads(payload)) == json.dumps(json.loads(json.dumps(content)))
+
+
+def test_packed_json_blob_that_cannot_be_encoded_is_a_serialization_error() -> None:
+    with pytest.raises(SerializationError, match="cannot be encoded"):
+        _codec.pack(JSONBlob(content={"x": object()}))

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from types import SimpleNamespace
 
+import confluent_kafka
 import pytest
 
 from hop._config import ConsumerConfig, ProducerConfig, auth_settings
@@ -122,3 +123,30 @@ def test_every_kafka_default_is_a_named_constant_with_its_reason():
                     undocumented.append(name)
     assert len(named) >= 9
     assert undocumented == []
+
+
+def _reader_conf(**kafka_config: object) -> dict[str, object]:
+    return ConsumerConfig.from_kwargs({"kafka_config": kafka_config}).librdkafka(
+        "b:9092", "g", None, offset_reset="earliest", eof=False
+    )
+
+
+def test_readers_prefetch_at_most_a_mebibyte_and_refill_after_a_millisecond() -> None:
+    conf = _reader_conf()
+    assert conf["queued.max.messages.kbytes"] == 1024
+    assert conf["fetch.max.bytes"] == 1048576
+    assert conf["max.partition.fetch.bytes"] == 262144
+    assert conf["fetch.queue.backoff.ms"] == 1
+
+
+def test_fetch_settings_in_kafka_config_win() -> None:
+    conf = _reader_conf(**{"queued.max.messages.kbytes": 65536, "fetch.max.bytes": 52428800})
+    assert conf["queued.max.messages.kbytes"] == 65536
+    assert conf["fetch.max.bytes"] == 52428800
+
+
+def test_a_bigger_message_max_bytes_raises_the_fetch_limit_librdkafka_requires() -> None:
+    conf = _reader_conf(**{"message.max.bytes": 4194304})
+    assert conf["fetch.max.bytes"] == 4194304
+    # librdkafka accepts it (it checks fetch.max.bytes >= message.max.bytes on creation).
+    confluent_kafka.Consumer(conf).close()

@@ -6,6 +6,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -458,6 +459,99 @@ def test_fsync_mode_batches_fsyncs_of_concurrent_writers(
     assert 0 < len(calls) < writers * per_writer
     with PublicationJournal(path) as journal:
         assert sum(journal._counts()) == writers * per_writer
+
+
+def _slow_counted_syncs(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[int]:
+    calls: list[int] = []
+    real = journal_file._datasync
+
+    def slow(fd: int) -> None:
+        calls.append(fd)
+        time.sleep(seconds)  # a slow disk: writers pile up behind each fdatasync
+        real(fd)
+
+    monkeypatch.setattr(journal_file, "_datasync", slow)
+    return calls
+
+
+def test_a_group_commit_leader_gathers_the_writers_the_last_fsync_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without gathering, the first writer back from an fsync starts the next one alone
+    # and the rest wait for the one after: about two fsyncs per round of writers.
+    calls = _slow_counted_syncs(monkeypatch, 0.01)
+    monkeypatch.setattr(journal_file, "_GATHER_MAX_S", 0.5)  # never the limit here
+    writers, per_writer = 8, 15
+    with PublicationJournal(str(tmp_path / "j"), durability="fsync") as journal:
+        start = threading.Barrier(writers)
+
+        def write() -> None:
+            start.wait()
+            for i in range(per_writer):
+                journal.queue_message(i.to_bytes(4, "big"))
+
+        threads = [threading.Thread(target=write) for _ in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads)
+        syncs = len(calls)
+    # One fsync per round of the 8 writers (per_writer rounds), with a little slack
+    # for the first rounds, before every writer is under way.
+    assert syncs <= per_writer + 4, f"{syncs} fsyncs for {writers * per_writer} records"
+
+
+def test_a_lone_fsync_writer_never_waits_to_gather(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _slow_counted_syncs(monkeypatch, 0.0)
+    monkeypatch.setattr(journal_file, "_GATHER_MAX_S", 5.0)
+    with PublicationJournal(str(tmp_path / "j"), durability="fsync") as journal:
+        began = time.monotonic()
+        for i in range(20):
+            journal.queue_message(i.to_bytes(4, "big"))
+        elapsed = time.monotonic() - began
+    assert len(calls) >= 20  # one fdatasync per record: nobody to share with
+    assert elapsed < 4.0  # a single wait to gather would have taken 5 s
+
+
+def test_a_failed_fsync_fails_every_writer_waiting_for_it_and_later_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, go = threading.Event(), threading.Event()
+
+    def failing(fd: int) -> None:
+        started.set()
+        go.wait(10)  # the other writers queue up behind this fdatasync
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(journal_file, "_datasync", failing)
+    journal = PublicationJournal(str(tmp_path / "j"), durability="fsync")
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            journal.queue_message(b"m")
+        except JournalError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(6)]
+    threads[0].start()
+    assert started.wait(10)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.2)  # they append and wait for the failing fdatasync
+    go.set()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert len(errors) == 6
+    assert all("Input/output error" in str(e) for e in errors)
+    with pytest.raises(JournalError):
+        journal.queue_message(b"later")
+    monkeypatch.setattr(journal_file, "_datasync", lambda fd: None)
+    journal.close()
 
 
 def test_invalid_durability_is_refused(tmp_path: Path) -> None:

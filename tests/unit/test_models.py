@@ -306,7 +306,7 @@ def test_json_blob_loads_the_sample_and_prints_python_repr() -> None:
     blob = JSONBlob.load_file(str(DATA / "example_json.json"))
     assert blob.content == {"foo": "bar", "baz": 5}
     assert str(blob) == "{'foo': 'bar', 'baz': 5}"
-    assert bytes(blob) == b'{"foo": "bar", "baz": 5}'
+    assert json.loads(bytes(blob)) == {"foo": "bar", "baz": 5}
 
 
 def test_malformed_json_file_names_file_line_and_column(tmp_path: Path) -> None:
@@ -325,10 +325,9 @@ def test_json_blob_content_that_json_cannot_encode_is_a_serialization_error() ->
 
 def test_external_message_wire_form_and_load() -> None:
     ref = ExternalMessage(url="https://offload.example/msg/1")
-    assert ref.serialize() == {
-        "format": "external",
-        "content": b'{"url": "https://offload.example/msg/1"}',
-    }
+    wire = ref.serialize()
+    assert wire["format"] == "external"
+    assert json.loads(wire["content"]) == {"url": "https://offload.example/msg/1"}
     assert ExternalMessage.deserialize(bytes(ref)) == ref
     assert ExternalMessage.load('{"url": "u"}') == ExternalMessage(url="u")
     with pytest.raises(SerializationError, match="url"):
@@ -492,9 +491,9 @@ def test_format_name_is_the_class_attribute_or_the_lower_cased_class_name() -> N
 def test_message_model_default_serialization_is_json_of_the_fields() -> None:
     donut = Donut(category="cake", flavor="chocolate", has_filling=False)
     wire = donut.serialize()
-    assert wire == {
-        "format": "donut",
-        "content": b'{"category": "cake", "flavor": "chocolate", "has_filling": false}',
+    assert wire["format"] == "donut"
+    assert json.loads(wire["content"]) == {
+        "category": "cake", "flavor": "chocolate", "has_filling": False
     }
     assert Donut.deserialize(wire["content"]) == donut
 

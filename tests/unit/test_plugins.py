@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_plugin_model_round_trips_through_the_codec(donut: type) -> None:
     treat = donut(category="yeast", flavor="glazed", has_filling=False)
     payload, headers = _codec.pack(treat)
     assert headers[-1] == ("_format", b"donut")
-    assert payload == b'{"category": "yeast", "flavor": "glazed", "has_filling": false}'
+    assert json.loads(payload) == {"category": "yeast", "flavor": "glazed", "has_filling": False}
     assert _codec.unpack(payload, headers) == treat
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
+from hop._models.base import json_encode
 from hop._robust import file as journal_file
 from hop._robust.backend import ProducerBackend
 from hop._robust.format import HEADER_SIZE
@@ -149,7 +150,7 @@ def test_transient_failures_are_resent_and_the_user_callback_sees_one_success(
     fake = FakeProducer()
     seen: list[Any] = []
     with _producer(tmp_path, fake) as publisher:
-        payload = json.dumps({"n": 1}).encode()
+        payload = json_encode({"n": 1})
         fake.errors[payload] = [KafkaError(KafkaError._MSG_TIMED_OUT)] * 2
         publisher.write({"n": 1}, delivery_callback=lambda err, msg: seen.append(err))
     assert fake.attempts[payload] == 3
@@ -163,7 +164,7 @@ def test_permanently_refused_message_is_dropped_and_reported_to_the_user(
     fake = FakeProducer()
     seen: list[Any] = []
     with _producer(tmp_path, fake) as publisher:
-        payload = json.dumps("huge").encode()
+        payload = json_encode("huge")
         fake.errors[payload] = [KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)]
         publisher.write("huge", delivery_callback=lambda err, msg: seen.append(err))
         publisher.write("fine")
@@ -270,7 +271,7 @@ def test_refused_authorization_stops_the_sender_and_keeps_the_messages(tmp_path:
     fake = FakeProducer()
     publisher = _producer(tmp_path, fake)
     publisher.start()
-    payload = json.dumps(0).encode()
+    payload = json_encode(0)
     fake.errors[payload] = [KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)]
     publisher.write(0)
     publisher.join(timeout=30)

@@ -169,6 +169,70 @@ def json_dumps(obj: Any) -> str:
     return json.dumps(obj)
 
 
+def _has_non_finite(obj: Any) -> bool:
+    # NaN and the infinities, which orjson writes as null and json.dumps as NaN/Infinity.
+    stack = [obj]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        value = pop()
+        kind = type(value)
+        if kind is dict:
+            push(value.values())
+        elif kind is list or kind is tuple:
+            push(value)
+        elif kind is float and value - value != 0.0:
+            return True
+    return False
+
+
+def _stdlib_encode(obj: Any) -> bytes:
+    return json_dumps(obj).encode("utf-8")
+
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without it
+    json_encode = _stdlib_encode
+    _orjson_dumps: Any = None
+    _ORJSON_OPTIONS = 0
+else:
+    _orjson_dumps = _orjson.dumps
+    # Subclasses of str/int/dict/list, dataclasses and datetimes are refused rather
+    # than converted (json.dumps treats them differently or refuses them).
+    _ORJSON_OPTIONS = (
+        _orjson.OPT_PASSTHROUGH_SUBCLASS
+        | _orjson.OPT_PASSTHROUGH_DATACLASS
+        | _orjson.OPT_PASSTHROUGH_DATETIME
+    )
+    _OrjsonEncodeError = _orjson.JSONEncodeError
+
+    def json_encode(obj: Any) -> bytes:
+        """JSON as UTF-8 bytes that decode to exactly what ``json.dumps(obj)`` decodes to.
+
+        The text is orjson's (compact, UTF-8 rather than ``\\u`` escapes), about ten
+        times faster than ``json.dumps`` on alert-sized documents. Readers get the same
+        value either way: ``json.loads`` of both is equal (``tests/unit/
+        test_json_encoding.py`` proves it with hypothesis). Where orjson would write
+        another value, the text is ``json.dumps``'s: NaN and infinities, integers beyond
+        64 bits, non-string keys, lone surrogates, subclasses of the JSON types and
+        nesting deeper than orjson's 255 levels.
+
+        Values ``json.dumps`` refuses are refused with its error (dataclasses, dates,
+        sets, arbitrary objects), except the two orjson always encodes: a UUID (as its
+        string) and an enum member (as its value). Refusing those too would need a
+        walk of every document, which costs four times orjson's encoding itself.
+        """
+        try:
+            out: bytes = _orjson_dumps(obj, option=_ORJSON_OPTIONS)
+        except _OrjsonEncodeError:
+            return _stdlib_encode(obj)
+        # orjson writes NaN and infinities as null; only a document with a null in it
+        # can hold one, so only those are walked.
+        if b"null" in out and _has_non_finite(obj):
+            return _stdlib_encode(obj)
+        return out
+
+
 def _stdlib_loads(data: bytes | str) -> Any:
     return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
 
@@ -259,7 +323,7 @@ class MessageModel(ABC):  # noqa: B024 - abstract in intent; ``load`` raises whe
     """
 
     def __bytes__(self) -> bytes:
-        return json_dumps(asdict(self)).encode("utf-8")
+        return json_encode(asdict(self))
 
     def serialize(self) -> dict[str, Any]:
         """Wrap the message with its format and content.
@@ -398,9 +462,10 @@ class JSONBlob(MessageModel):
     format_name: ClassVar[str] = "json"
 
     def __bytes__(self) -> bytes:
-        # Default separators: the bytes upstream hop-client sends for the same content.
+        # Not byte for byte what upstream sends (json.dumps), but the same value for
+        # every reader: see json_encode.
         try:
-            return json_dumps(self.content).encode("utf-8")
+            return json_encode(self.content)
         except (TypeError, ValueError) as exc:
             raise SerializationError(f"JSONBlob content cannot be encoded: {exc}") from exc
 
